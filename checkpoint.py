@@ -1,0 +1,65 @@
+"""
+Checkpoints: written atomically, read with weights_only=True (a checkpoint from the internet cannot run code).
+
+A checkpoint is a dict of plain data and tensors: model and optimizer state, configs as dicts, step, data
+loader position and RNG states. It is written to a temporary file and renamed over the old one, so an
+interrupted save never replaces the last good checkpoint with half a file.
+"""
+
+import os
+import pickle
+import random
+from dataclasses import fields
+from pathlib import Path
+
+import torch
+
+from errors import UserError
+from model import GPT, GPTConfig
+
+
+def save_checkpoint(path, checkpoint):
+    path = Path(path)
+    temporary = path.with_name(path.name + ".tmp")
+    torch.save(checkpoint, temporary)
+    os.replace(temporary, path)
+
+
+def load_checkpoint(path):
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"no checkpoint at {path}")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"{path} is not a readable checkpoint: {reason[:200]}") from None
+    if not isinstance(checkpoint, dict) or "model" not in checkpoint or "model_config" not in checkpoint:
+        raise UserError(f"{path} is not a checkpoint of this repository (no model or model_config)")
+    return checkpoint
+
+
+def model_from_checkpoint(checkpoint):
+    """A GPT with the checkpoint's config and weights (on the CPU)."""
+    known = {f.name for f in fields(GPTConfig)}
+    config = GPTConfig(**{k: v for k, v in checkpoint["model_config"].items() if k in known})
+    model = GPT(config)
+    try:
+        model.load_state_dict(checkpoint["model"])
+    except RuntimeError as e:
+        raise UserError(f"checkpoint weights do not fit its model config: {str(e).splitlines()[1].strip()}") from None
+    return model
+
+
+def rng_state():
+    state = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state()
+    return state
+
+
+def set_rng_state(state):
+    random.setstate(state["python"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])

@@ -1,0 +1,186 @@
+"""
+From a stream of documents to token shards: what every prepare script shares.
+
+    documents (streamed) -> tokenized in worker processes -> shard 0: the first val_tokens tokens (validation)
+                                                          -> shards 1, 2, ...: shard_size tokens each (training)
+
+Memory stays flat: documents are read, tokenized and written a bounded chunk at a time. After each finished
+shard, progress.json records where the next shard starts (document and token), so a re-run skips the
+finished shards and the documents they hold.
+"""
+
+import itertools
+import json
+import multiprocessing as mp
+import os
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from errors import UserError
+from shards import token_dtype, write_shard
+from tokenizer import VOCAB_SIZES, encode_document, get_tokenizer
+
+DOCUMENTS_PER_CHUNK = 2048  # documents handed to the worker pool at once: bounds memory whatever the corpus size
+
+_worker_tokenizer = None
+
+
+def _start_worker(tokenizer_name):
+    global _worker_tokenizer
+    _worker_tokenizer = get_tokenizer(tokenizer_name)
+
+
+def _tokenize(text):
+    return np.asarray(encode_document(_worker_tokenizer, text), dtype=np.uint32)
+
+
+def stream_documents(source, name=None, split="train", text_field="text", revision=None):
+    """Texts from a local .parquet/.jsonl/.json/.txt file or folder of them, or a Hugging Face dataset name.
+
+    A local .txt file is one document; parquet and jsonl rows are documents (their `text_field`).
+    """
+    path = Path(source)
+    if path.exists():
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            if file.suffix == ".txt":
+                yield file.read_text(encoding="utf-8", errors="replace")
+            elif file.suffix in (".parquet", ".jsonl", ".json"):
+                yield from _stream_rows(file, text_field)
+        return
+    import datasets
+
+    try:
+        rows = datasets.load_dataset(source, name=name, split=split, streaming=True, revision=revision)
+        for row in rows:
+            yield row[text_field]
+    except (ConnectionError, OSError) as e:
+        raise UserError(
+            f"could not stream dataset {source!r} ({type(e).__name__}): check the network or "
+            "give --dataset a local parquet/jsonl/text file or folder"
+        ) from None
+
+
+def _stream_rows(file, text_field):
+    """The text_field of each row of a parquet or jsonl file, read a batch of rows at a time."""
+    if file.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        parquet = pq.ParquetFile(file)
+        if text_field not in parquet.schema_arrow.names:
+            raise UserError(
+                f"{file} has no column {text_field!r}; its columns: {', '.join(parquet.schema_arrow.names)}"
+            )
+        for batch in parquet.iter_batches(batch_size=1024, columns=[text_field]):
+            yield from batch.column(0).to_pylist()
+        return
+    with open(file, encoding="utf-8") as lines:
+        for line_number, line in enumerate(lines, 1):
+            if line.strip():
+                row = json.loads(line)
+                if text_field not in row:
+                    raise UserError(f"{file}:{line_number} has no field {text_field!r}")
+                yield row[text_field]
+
+
+def _chunks(iterable, size):
+    iterator = iter(iterable)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def _shard_path(out_dir, prefix, index):
+    split = "val" if index == 0 else "train"
+    return Path(out_dir) / f"{prefix}_{split}_{index:06d}.bin"
+
+
+def _read_progress(progress_file, settings):
+    if not progress_file.exists():
+        return {"shards_done": 0, "next_document": 0, "next_token": 0, "complete": False}
+    progress = json.loads(progress_file.read_text())
+    if progress["settings"] != settings:
+        raise UserError(
+            f"{progress_file.parent} holds shards prepared with other settings ({progress['settings']}); "
+            "delete it or choose another output folder"
+        )
+    return progress
+
+
+def write_token_shards(documents, out_dir, prefix, tokenizer_name, shard_size, val_tokens, workers=None):
+    """Tokenize documents into shards in out_dir; returns the list of shard paths (skips finished work)."""
+    if val_tokens < 1 or shard_size < 1:
+        raise UserError("shard_size and val_tokens must be positive")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    settings = {"prefix": prefix, "tokenizer": tokenizer_name, "shard_size": shard_size, "val_tokens": val_tokens}
+    progress_file = out_dir / "progress.json"
+    progress = _read_progress(progress_file, settings)
+    if progress["complete"]:
+        print(f"{out_dir}: all {progress['shards_done']} shards already prepared")
+        return [_shard_path(out_dir, prefix, i) for i in range(progress["shards_done"])]
+
+    get_tokenizer(tokenizer_name)  # fail here, once, if its files are missing: not in every worker
+    vocab_size = VOCAB_SIZES[tokenizer_name]
+    shard_index = progress["shards_done"]
+    documents = itertools.islice(documents, progress["next_document"], None)  # skip what finished shards hold
+    skip_tokens = progress["next_token"]  # of the first document: its start is in the last finished shard
+    document_index = progress["next_document"]
+
+    def capacity(index):
+        return val_tokens if index == 0 else shard_size
+
+    buffer = np.empty(capacity(shard_index), dtype=token_dtype(vocab_size))
+    filled = 0
+
+    def finish_shard(next_document, next_token, complete=False):
+        nonlocal shard_index, buffer, filled
+        write_shard(_shard_path(out_dir, prefix, shard_index), buffer[:filled], tokenizer_name, vocab_size)
+        shard_index += 1
+        record = {
+            "settings": settings,
+            "shards_done": shard_index,
+            "next_document": next_document,
+            "next_token": next_token,
+            "complete": complete,
+        }
+        temporary = progress_file.with_suffix(".tmp")
+        temporary.write_text(json.dumps(record, indent=1))
+        os.replace(temporary, progress_file)
+        buffer, filled = np.empty(capacity(shard_index), dtype=buffer.dtype), 0
+
+    workers = workers or os.cpu_count()
+    bar = tqdm(unit="tok", unit_scale=True, desc=f"{prefix} shard {shard_index}")
+    with mp.Pool(workers, initializer=_start_worker, initargs=(tokenizer_name,)) as pool:
+        for chunk in _chunks(documents, DOCUMENTS_PER_CHUNK):
+            for tokens in pool.imap(_tokenize, chunk, chunksize=16):
+                tokens, skip_tokens = tokens[skip_tokens:], 0
+                position = 0
+                while position < len(tokens):
+                    take = min(len(buffer) - filled, len(tokens) - position)
+                    buffer[filled : filled + take] = tokens[position : position + take]
+                    filled, position = filled + take, position + take
+                    if filled == len(buffer):
+                        more_in_document = position < len(tokens)
+                        next_token = position if more_in_document else 0
+                        finish_shard(document_index if more_in_document else document_index + 1, next_token)
+                        bar.set_description(f"{prefix} shard {shard_index}")
+                    bar.update(take)
+                document_index += 1
+                bar.set_postfix(docs=document_index, refresh=False)
+    bar.close()
+
+    if shard_index == 0 and filled == 0:
+        raise UserError("no documents in the input")
+    if shard_index == 0 or (shard_index == 1 and filled == 0):
+        raise UserError(
+            f"the corpus has only {filled or val_tokens} tokens: not enough for a validation split of "
+            f"{val_tokens} tokens and any training data; use a smaller val_tokens"
+        )
+    if filled:
+        finish_shard(document_index, 0, complete=True)
+    else:  # the last shard ended exactly at the corpus' end
+        record = json.loads(progress_file.read_text())
+        progress_file.write_text(json.dumps({**record, "complete": True}, indent=1))
+    return [_shard_path(out_dir, prefix, i) for i in range(shard_index)]

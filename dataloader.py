@@ -1,0 +1,105 @@
+"""
+Batches of (x, y) token windows from token shards, for one process of a (possibly distributed) run.
+
+Each shard is cut into windows of block_size + 1 tokens that start every block_size tokens (y is x shifted
+by one), so no window crosses a shard's end. An epoch visits the shards in a shuffled order and each shard's
+windows in a shuffled order, both drawn from (seed, epoch): the stream of windows is the same on every rank
+and in every run with that seed. Each global batch takes world_size * batch_size windows from the stream and
+rank r keeps the r-th slice of batch_size, so ranks see disjoint data. The position in the stream is the
+loader's whole state, which makes resuming exact.
+"""
+
+import numpy as np
+import torch
+
+from errors import UserError
+from shards import read_shard
+from tokenizer import VOCAB_SIZES
+
+
+class ShardedBatches:
+    def __init__(
+        self, shard_paths, batch_size, block_size, rank=0, world_size=1, seed=0, shuffle=True, vocab_size=None
+    ):
+        if not shard_paths:
+            raise UserError("no token shards given: run a prepare script first (see README, Data)")
+        self.batch_size, self.block_size = batch_size, block_size
+        self.rank, self.world_size = rank, world_size
+        self.seed, self.shuffle = seed, shuffle
+        self.shards, names = zip(*(read_shard(path) for path in shard_paths))
+        self.tokenizer_name = names[0]
+        if any(name != self.tokenizer_name for name in names):
+            raise UserError(f"shards were made with different tokenizers: {sorted(set(names))}")
+        tokenizer_vocab = VOCAB_SIZES.get(self.tokenizer_name)
+        if vocab_size is not None and (tokenizer_vocab is None or tokenizer_vocab > vocab_size):
+            raise UserError(
+                f"shards use tokenizer {self.tokenizer_name!r} ({tokenizer_vocab} tokens) but the model's "
+                f"vocab_size is {vocab_size}"
+            )
+        self.windows_per_shard = [(len(tokens) - 1) // block_size for tokens in self.shards]
+        if sum(self.windows_per_shard) == 0:
+            longest = max(len(tokens) for tokens in self.shards)
+            raise UserError(
+                f"the data ({longest} tokens in the longest shard) is shorter than one block of "
+                f"block_size + 1 = {block_size + 1} tokens; use more text or a smaller block_size"
+            )
+        self.epoch, self.shard_position, self.window_position = 0, 0, 0
+        self._cached_order = (None, None)
+
+    def _shard_order(self):
+        if not self.shuffle:
+            return range(len(self.shards))
+        return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.shards))
+
+    def _window_order(self, shard):
+        key = (self.epoch, shard)
+        if self._cached_order[0] != key:
+            n = self.windows_per_shard[shard]
+            rng = np.random.default_rng([self.seed, self.epoch, shard])
+            self._cached_order = (key, rng.permutation(n) if self.shuffle else np.arange(n))
+        return self._cached_order[1]
+
+    def _next_window(self):
+        """(shard index, start offset) of the next window in the stream, advancing the position."""
+        while True:
+            order = self._shard_order()
+            if self.shard_position == len(order):
+                self.epoch, self.shard_position, self.window_position = self.epoch + 1, 0, 0
+                continue
+            shard = order[self.shard_position]
+            if self.window_position == self.windows_per_shard[shard]:
+                self.shard_position, self.window_position = self.shard_position + 1, 0
+                continue
+            window = self._window_order(shard)[self.window_position]
+            self.window_position += 1
+            return shard, int(window) * self.block_size
+
+    def next_batch(self):
+        """(x, y), each a (batch_size, block_size) int64 tensor on the CPU."""
+        mine = range(self.rank * self.batch_size, (self.rank + 1) * self.batch_size)
+        windows = [self._next_window() for _ in range(self.world_size * self.batch_size)]
+        rows = [self.shards[s][start : start + self.block_size + 1] for s, start in (windows[i] for i in mine)]
+        batch = torch.from_numpy(np.stack(rows).astype(np.int64))
+        return batch[:, :-1], batch[:, 1:]
+
+    def state_dict(self):
+        return {
+            "epoch": self.epoch,
+            "shard_position": self.shard_position,
+            "window_position": self.window_position,
+            "seed": self.seed,
+            "windows_per_shard": list(self.windows_per_shard),
+        }
+
+    def load_state_dict(self, state):
+        if state["windows_per_shard"] != list(self.windows_per_shard) or state["seed"] != self.seed:
+            raise UserError("the checkpoint's data position belongs to other shards or another seed")
+        self.epoch, self.shard_position = state["epoch"], state["shard_position"]
+        self.window_position = state["window_position"]
+
+
+def validation_batches(shard_paths, batch_size, block_size, num_batches, rank=0, world_size=1, vocab_size=None):
+    """The same num_batches (x, y) batches at every call: the validation shards read in order."""
+    loader = ShardedBatches(shard_paths, batch_size, block_size, rank, world_size, shuffle=False, vocab_size=vocab_size)
+    for _ in range(num_batches):
+        yield loader.next_batch()

@@ -1,0 +1,469 @@
+"""
+The GPT model family of this repository, in one file.
+
+GPT-2 (LayerNorm, GeLU, learned positions, tied embeddings) with toggles for rotary positions (RoPE),
+grouped-query attention (GQA), a Mixture of Experts MLP (MoE) and untied embeddings. Attention goes through
+PyTorch's scaled_dot_product_attention, which picks the flash kernels on GPU.
+
+    python model.py configs/gpt2.py configs/gpt2_gqa.py   # parameter and FLOPs table of configs
+"""
+
+import inspect
+import math
+import sys
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from errors import UserError
+
+
+@dataclass
+class GPTConfig:
+    block_size: int = 1024  # context length in tokens
+    vocab_size: int = 50304  # GPT-2's 50257 padded up to a multiple of 64 for faster matmuls
+    n_layer: int = 12
+    n_head: int = 12  # query heads
+    n_kv_head: int | None = None  # key/value heads for GQA: None or n_head is multi-head, 1 is multi-query
+    n_embd: int = 768
+    dropout: float = 0.0
+    bias: bool = True  # biases in Linear layers and LayerNorms, as GPT-2
+    tie_embeddings: bool = True  # the output projection shares the token embedding matrix
+    pos_emb: str = "learned"  # "learned" (GPT-2) or "rope"
+    rope_theta: float = 10000.0
+    n_expert: int = 0  # 0: dense MLP; otherwise a Mixture of Experts with this many experts
+    n_expert_active: int = 2  # experts per token (top-k routing)
+    moe_aux_loss_coef: float = 0.01  # weight of the load-balancing loss in the training loss
+
+    def __post_init__(self):
+        if self.n_kv_head is None:
+            self.n_kv_head = self.n_head
+        problems = []
+        if min(self.block_size, self.vocab_size, self.n_layer, self.n_head, self.n_kv_head, self.n_embd) < 1:
+            problems.append("block_size, vocab_size, n_layer, n_head, n_kv_head and n_embd must be positive")
+        elif self.n_embd % self.n_head:
+            problems.append(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+        elif self.n_head % self.n_kv_head:
+            problems.append(f"n_head ({self.n_head}) must be divisible by n_kv_head ({self.n_kv_head})")
+        elif self.pos_emb == "rope" and (self.n_embd // self.n_head) % 2:
+            problems.append(f"RoPE needs an even head size, got n_embd / n_head = {self.n_embd // self.n_head}")
+        if self.pos_emb not in ("learned", "rope"):
+            problems.append(f"pos_emb must be 'learned' or 'rope', got {self.pos_emb!r}")
+        if self.n_expert < 0 or (self.n_expert and not 1 <= self.n_expert_active <= self.n_expert):
+            problems.append(
+                f"n_expert_active ({self.n_expert_active}) must be between 1 and n_expert ({self.n_expert})"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            problems.append(f"dropout must be in [0, 1), got {self.dropout}")
+        if problems:
+            raise UserError("impossible model shape: " + "; ".join(problems))
+
+    @property
+    def head_size(self):
+        return self.n_embd // self.n_head
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Rotary position embeddings: rotate each (i, i + head_size/2) pair of q and k by an angle proportional to
+# the position, so that q·k depends only on the distance between the two positions.
+
+
+def rope_angles(head_size, max_len, theta):
+    """cos and sin tables of shape (max_len, head_size / 2)."""
+    inv_freq = 1.0 / theta ** (torch.arange(0, head_size, 2, dtype=torch.float32) / head_size)
+    angles = torch.outer(torch.arange(max_len, dtype=torch.float32), inv_freq)
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x, cos, sin):
+    """x: (B, heads, T, head_size); cos, sin: (T, head_size / 2)."""
+    x1, x2 = x.float().chunk(2, dim=-1)
+    rotated = torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)
+    return rotated.type_as(x)
+
+
+class KVCache:
+    """Keys and values of the tokens processed so far, for every layer, so sampling never re-runs the prefix."""
+
+    def __init__(self, config, batch_size, device, dtype):
+        shape = (config.n_layer, batch_size, config.n_kv_head, config.block_size, config.head_size)
+        self.keys = torch.zeros(shape, device=device, dtype=dtype)
+        self.values = torch.zeros(shape, device=device, dtype=dtype)
+        self.length = 0  # tokens stored; advanced by GPT.forward once every layer has added its entries
+
+    def add(self, layer, k, v):
+        """Store the new tokens' k, v of one layer and return that layer's k, v of all tokens so far."""
+        end = self.length + k.size(2)
+        self.keys[layer, :, :, self.length : end] = k
+        self.values[layer, :, :, self.length : end] = v
+        return self.keys[layer, :, :, :end], self.values[layer, :, :, :end]
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config, layer_index):
+        super().__init__()
+        self.layer_index = layer_index
+        self.n_head, self.n_kv_head, self.head_size = config.n_head, config.n_kv_head, config.head_size
+        kv_width = config.n_kv_head * config.head_size
+        self.qkv_sizes = [config.n_embd, kv_width, kv_width]
+        self.c_attn = nn.Linear(config.n_embd, sum(self.qkv_sizes), bias=config.bias)  # q, k, v in one matmul
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = config.dropout
+        self.resid_dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x, rope=None, cache=None):
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(self.qkv_sizes, dim=2)
+        q = q.view(B, T, self.n_head, self.head_size).transpose(1, 2)  # (B, n_head, T, head_size)
+        k = k.view(B, T, self.n_kv_head, self.head_size).transpose(1, 2)  # (B, n_kv_head, T, head_size)
+        v = v.view(B, T, self.n_kv_head, self.head_size).transpose(1, 2)
+        if rope is not None:
+            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        if cache is not None:
+            k, v = cache.add(self.layer_index, k, v)
+        # The causal mask is only needed when several new tokens attend to each other; a cache is filled from
+        # empty in one call, so a single new token attends to everything before it without a mask.
+        # enable_gqa lets each group of query heads share its k/v head without materialising repeats.
+        y = F.scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            dropout_p=self.dropout if self.training else 0.0,
+            is_causal=T > 1,
+            enable_gqa=self.n_kv_head != self.n_head,
+        )
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x):
+        return self.dropout(self.c_proj(F.gelu(self.c_fc(x), approximate="tanh"))), None
+
+
+class MixtureOfExperts(nn.Module):
+    """n_expert GeLU MLPs; a router sends each token to its top n_expert_active experts."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.n_expert, self.top_k = config.n_expert, config.n_expert_active
+        d, hidden = config.n_embd, 4 * config.n_embd
+        self.router = nn.Linear(d, config.n_expert, bias=False)
+        # The experts' weights stacked along a first dimension, one slice per expert.
+        self.fc_weight = nn.Parameter(torch.empty(config.n_expert, d, hidden))
+        self.fc_bias = nn.Parameter(torch.zeros(config.n_expert, hidden)) if config.bias else None
+        self.proj_weight = nn.Parameter(torch.empty(config.n_expert, hidden, d))
+        self.proj_bias = nn.Parameter(torch.zeros(config.n_expert, d)) if config.bias else None
+        self.dropout = nn.Dropout(config.dropout)
+
+    def expert(self, e, x):
+        h = x @ self.fc_weight[e]
+        if self.fc_bias is not None:
+            h = h + self.fc_bias[e]
+        y = F.gelu(h, approximate="tanh") @ self.proj_weight[e]
+        return y if self.proj_bias is None else y + self.proj_bias[e]
+
+    def forward(self, x):
+        B, T, C = x.shape
+        x = x.reshape(B * T, C)
+        probs = F.softmax(self.router(x).float(), dim=-1)  # (tokens, n_expert), in fp32 for a stable softmax
+        weights, chosen = probs.topk(self.top_k, dim=-1)  # (tokens, top_k)
+        weights = weights / weights.sum(dim=-1, keepdim=True)  # the chosen experts' weights sum to 1
+
+        # Sort the (token, expert) assignments by expert so each expert runs one matmul over all its tokens.
+        chosen = chosen.flatten()
+        order = chosen.argsort(stable=True)
+        token_of = order // self.top_k
+        tokens_per_expert = torch.bincount(chosen, minlength=self.n_expert)
+        groups = x[token_of].split(tokens_per_expert.tolist())
+        y = torch.cat([self.expert(e, group) for e, group in enumerate(groups)])
+        y = y * weights.flatten()[order, None].to(y.dtype)
+        out = torch.zeros(B * T, C, device=x.device, dtype=y.dtype).index_add_(0, token_of, y)
+
+        # Load balancing (Switch Transformer): n_expert * sum over experts of (share of the assignments) times
+        # (mean router probability). It is 1 for a uniform router and grows as routing concentrates.
+        share = tokens_per_expert.float() / chosen.numel()
+        aux_loss = self.n_expert * (share * probs.mean(dim=0)).sum()
+        return self.dropout(out.view(B, T, C)), aux_loss
+
+
+class Block(nn.Module):
+    def __init__(self, config, layer_index):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.attn = CausalSelfAttention(config, layer_index)
+        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.mlp = MixtureOfExperts(config) if config.n_expert else MLP(config)
+
+    def forward(self, x, rope=None, cache=None):
+        x = x + self.attn(self.ln_1(x), rope, cache)
+        mlp_out, aux_loss = self.mlp(self.ln_2(x))
+        return x + mlp_out, aux_loss
+
+
+class GPT(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.transformer = nn.ModuleDict(
+            dict(
+                wte=nn.Embedding(config.vocab_size, config.n_embd),
+                drop=nn.Dropout(config.dropout),
+                h=nn.ModuleList([Block(config, i) for i in range(config.n_layer)]),
+                ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
+            )
+        )
+        if config.pos_emb == "learned":
+            self.transformer.wpe = nn.Embedding(config.block_size, config.n_embd)
+        else:
+            cos, sin = rope_angles(config.head_size, config.block_size, config.rope_theta)
+            self.register_buffer("rope_cos", cos, persistent=False)
+            self.register_buffer("rope_sin", sin, persistent=False)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        if config.tie_embeddings:
+            self.lm_head.weight = self.transformer.wte.weight  # weight tying, as GPT-2
+        self.last_aux_loss = None  # MoE load-balancing loss of the last forward, for logging
+
+        # GPT-2 initialisation; the projections into the residual stream are scaled down by 1/sqrt(2 n_layer)
+        # so the stream's variance does not grow with depth.
+        self.apply(self._init_weights)
+        for name, p in self.named_parameters():
+            if name.endswith(("c_proj.weight", "proj_weight")):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+            elif name.endswith("fc_weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02)
+
+    def _init_weights(self, module):
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    def forward(self, idx, targets=None, cache=None):
+        B, T = idx.shape
+        start = cache.length if cache is not None else 0
+        if start + T > self.config.block_size:
+            raise UserError(f"sequence of {start + T} tokens is longer than block_size {self.config.block_size}")
+        x = self.transformer.wte(idx)
+        rope = None
+        if self.config.pos_emb == "learned":
+            x = x + self.transformer.wpe(torch.arange(start, start + T, device=idx.device))
+        else:
+            rope = self.rope_cos[start : start + T], self.rope_sin[start : start + T]
+        x = self.transformer.drop(x)
+        aux_losses = []
+        for block in self.transformer.h:
+            x, aux_loss = block(x, rope, cache)
+            if aux_loss is not None:
+                aux_losses.append(aux_loss)
+        if cache is not None:
+            cache.length += T
+        logits = self.lm_head(self.transformer.ln_f(x))
+
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.reshape(-1), ignore_index=-1)
+            if aux_losses:
+                self.last_aux_loss = torch.stack(aux_losses).mean()
+                loss = loss + self.config.moe_aux_loss_coef * self.last_aux_loss
+        return logits, loss
+
+    @torch.no_grad()
+    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, use_cache=True, generator=None):
+        """Append max_new_tokens sampled tokens to idx (B, T). temperature 0 or top_k 1 is greedy decoding.
+
+        With the KV cache each new token costs one position; once the text outgrows block_size the model
+        falls back to re-reading the last block_size tokens, as cache-free decoding does.
+        """
+        cache = None
+        for _ in range(max_new_tokens):
+            if use_cache and idx.size(1) <= self.config.block_size:
+                if cache is None:
+                    cache = KVCache(self.config, idx.size(0), idx.device, self.lm_head.weight.dtype)
+                    logits, _ = self(idx, cache=cache)
+                else:
+                    logits, _ = self(idx[:, -1:], cache=cache)
+            else:
+                logits, _ = self(idx[:, -self.config.block_size :])
+            logits = logits[:, -1, :].float()
+            if temperature == 0 or top_k == 1:
+                next_token = logits.argmax(dim=-1, keepdim=True)
+            else:
+                logits = logits / temperature
+                if top_k is not None:
+                    kth_largest = torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]
+                    logits[logits < kth_largest] = -float("inf")
+                probs = F.softmax(logits, dim=-1)
+                next_token = torch.multinomial(probs, num_samples=1, generator=generator)
+            idx = torch.cat((idx, next_token), dim=1)
+        return idx
+
+    @classmethod
+    def from_pretrained(cls, name_or_dir, **overrides):
+        """OpenAI GPT-2 weights (gpt2 … gpt2-xl, or a local transformers folder); see load_gpt2."""
+        return load_gpt2(name_or_dir, **overrides)
+
+    def configure_optimizers(self, weight_decay, learning_rate, betas, device_type):
+        # Weight decay on matrices (and embeddings) only; biases and LayerNorm gains are not decayed.
+        decay, no_decay = [], []
+        for name, p in self.named_parameters():
+            if p.requires_grad:
+                (decay if p.dim() >= 2 and not name.endswith("bias") else no_decay).append(p)
+        groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        fused = device_type == "cuda" and "fused" in inspect.signature(torch.optim.AdamW).parameters
+        return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, fused=fused)
+
+    # ------------------------------------------------------------------------------------------------------
+    # Sizes, FLOPs and MFU
+
+    def num_params(self):
+        """Total, non-embedding and active-per-token parameter counts (shared weights counted once)."""
+        total = sum(p.numel() for p in self.parameters())
+        embedding = self.transformer.wte.weight.numel()
+        if "wpe" in self.transformer:
+            embedding += self.transformer.wpe.weight.numel()
+        if not self.config.tie_embeddings:
+            embedding += self.lm_head.weight.numel()
+        inactive = 0
+        for block in self.transformer.h:
+            if isinstance(block.mlp, MixtureOfExperts):
+                experts = [block.mlp.fc_weight, block.mlp.fc_bias, block.mlp.proj_weight, block.mlp.proj_bias]
+                per_expert = sum(p.numel() for p in experts if p is not None) // self.config.n_expert
+                inactive += (self.config.n_expert - self.config.n_expert_active) * per_expert
+        return {"total": total, "non_embedding": total - embedding, "active": total - inactive}
+
+    def flops_per_token(self, seq_len=None):
+        """Training FLOPs per token (forward + backward), as in the PaLM paper's appendix B:
+
+            6 * N + 12 * n_layer * n_embd * seq_len
+
+        N counts the weights that take part in a matmul for each token: every active weight (only the chosen
+        experts of an MoE layer) except the embedding-table lookups, but with the output projection, which
+        is a matmul even when it shares the token embedding. Each such weight costs a multiply and an add
+        in the forward pass and twice that in the backward pass. The second term is attention's scores and
+        weighted sum, 2 * 2 * seq_len * n_embd per layer forward, times 3 for the backward pass.
+        """
+        cfg = self.config
+        seq_len = seq_len or cfg.block_size
+        matmul_params = self.num_params()["active"]
+        if "wpe" in self.transformer:
+            matmul_params -= self.transformer.wpe.weight.numel()
+        if not cfg.tie_embeddings:
+            matmul_params -= self.transformer.wte.weight.numel()
+        return 6 * matmul_params + 12 * cfg.n_layer * cfg.n_embd * seq_len
+
+
+# Dense bf16 (fp16 where the card has no bf16) tensor-core peaks in FLOP/s, from the vendors' data sheets,
+# matched against torch.cuda.get_device_name(); the first name found in the device's name wins.
+PEAK_FLOPS = {
+    "H200": 989e12,
+    "H100 PCIe": 756e12,
+    "H100": 989e12,
+    "A100": 312e12,
+    "A6000": 155e12,
+    "A10G": 125e12,
+    "A10": 125e12,
+    "L40S": 362e12,
+    "L4": 121e12,
+    "4090": 165e12,
+    "3090": 71e12,
+    "V100": 125e12,
+    "T4": 65e12,
+}
+
+
+def peak_flops(device_name):
+    """The device's dense bf16/fp16 peak in FLOP/s, or None where unknown (CPUs, unlisted cards)."""
+    for name, flops in PEAK_FLOPS.items():
+        if name in device_name:
+            return flops
+    return None
+
+
+def estimate_mfu(flops_per_token, tokens_per_second, device_name):
+    """Model FLOPs utilisation: achieved model FLOP/s over the device's peak, or None where the peak is unknown."""
+    peak = peak_flops(device_name)
+    return None if peak is None else flops_per_token * tokens_per_second / peak
+
+
+# ----------------------------------------------------------------------------------------------------------
+# OpenAI GPT-2 weights
+
+GPT2_NAMES = ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl")
+TRANSPOSED = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+
+
+def load_gpt2(name_or_dir, **overrides):
+    """A GPT with OpenAI GPT-2 weights from the Hugging Face hub (gpt2 … gpt2-xl) or a local transformers folder.
+
+    overrides change GPTConfig fields: pos_emb="rope" keeps every weight but the learned position table,
+    vocab_size=50304 pads the embedding with fresh rows, dropout=0.1 for fine-tuning.
+    """
+    try:
+        from transformers import GPT2LMHeadModel
+    except ImportError:
+        raise UserError("loading GPT-2 weights needs the transformers package: pip install transformers") from None
+    try:
+        hf_model = GPT2LMHeadModel.from_pretrained(name_or_dir)
+    except OSError as e:
+        raise UserError(
+            f"could not load GPT-2 weights {name_or_dir!r} ({str(e).splitlines()[0]}): give a GPT-2 name "
+            f"({', '.join(GPT2_NAMES)}) with internet access, or a local folder saved by transformers' "
+            "save_pretrained"
+        ) from None
+    hf = hf_model.config
+    shape = dict(block_size=hf.n_positions, vocab_size=hf.vocab_size, n_layer=hf.n_layer, n_head=hf.n_head)
+    config = GPTConfig(**{**shape, "n_embd": hf.n_embd, "bias": True, "tie_embeddings": True, **overrides})
+    if config.vocab_size < hf.vocab_size:
+        raise UserError(f"vocab_size {config.vocab_size} is smaller than GPT-2's {hf.vocab_size}")
+    if config.block_size > hf.n_positions and config.pos_emb == "learned":
+        raise UserError(f"learned positions stop at GPT-2's {hf.n_positions}; use pos_emb='rope' for longer")
+    model = GPT(config)
+    hf_weights = hf_model.state_dict()
+    with torch.no_grad():
+        for name, p in model.state_dict().items():
+            if name == "lm_head.weight" and config.tie_embeddings:
+                continue  # the same tensor as transformer.wte.weight
+            w = hf_weights[name]
+            if name.endswith(TRANSPOSED):
+                w = w.t()  # GPT-2 stores these as Conv1D (in, out); nn.Linear keeps (out, in)
+            w = w[: p.shape[0]]  # a shorter block_size keeps the first positions
+            p[: w.shape[0]].copy_(w)  # a padded vocabulary keeps its fresh extra rows
+    return model
+
+
+# ----------------------------------------------------------------------------------------------------------
+
+
+def main(config_paths):
+    from config import load_config
+    from train import TrainConfig
+
+    if not config_paths:
+        raise UserError("usage: python model.py CONFIG.py [CONFIG.py ...]")
+    header = f"{'config':<40} {'total':>9} {'non-emb':>9} {'active':>9} {'GFLOPs/token':>13}"
+    print(header)
+    print("-" * len(header))
+    for path in config_paths:
+        model_config, _ = load_config([path], GPTConfig, TrainConfig)
+        with torch.device("meta"):  # counts need shapes only, not memory
+            model = GPT(model_config)
+        counts = model.num_params()
+        print(
+            f"{path:<40} {counts['total'] / 1e6:>8.2f}M {counts['non_embedding'] / 1e6:>8.2f}M "
+            f"{counts['active'] / 1e6:>8.2f}M {model.flops_per_token() / 1e9:>13.3f}"
+        )
+
+
+if __name__ == "__main__":
+    from errors import run_main
+
+    run_main(main, sys.argv[1:])

@@ -1,0 +1,43 @@
+"""
+FineWeb-edu (sample-10BT by default) into 100M-token GPT-2 shards; the first shard is the validation split.
+
+    python prepare_fineweb.py                                   # HuggingFaceFW/fineweb-edu sample-10BT
+    python prepare_fineweb.py --name sample-100BT --out data/fineweb_edu100B
+    python prepare_fineweb.py --dataset HuggingFaceFW/fineweb --name sample-10BT --out data/fineweb10B
+    python prepare_fineweb.py --dataset my_docs.parquet --out data/mine   # a local parquet/jsonl/text file or folder
+
+Re-running continues after the last finished shard.
+"""
+
+import argparse
+
+from corpus import stream_documents, write_token_shards
+from errors import run_main
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="HuggingFaceFW/fineweb-edu", help="hub name or local file/folder")
+    parser.add_argument("--name", default="sample-10BT", help="the hub dataset's subset (ignored for local files)")
+    parser.add_argument("--out", default="data/fineweb_edu10B")
+    parser.add_argument("--shard-size", type=int, default=100_000_000, help="tokens per shard")
+    parser.add_argument("--val-tokens", type=int, default=None, help="validation tokens (default: one shard)")
+    parser.add_argument("--tokenizer", default="gpt2", choices=["gpt2", "bytes"])
+    parser.add_argument("--text-field", default="text")
+    parser.add_argument("--workers", type=int, default=None, help="tokenizer processes (default: all cores)")
+    args = parser.parse_args()
+    documents = stream_documents(args.dataset, name=args.name, text_field=args.text_field)
+    shards = write_token_shards(
+        documents,
+        args.out,
+        "fineweb",
+        args.tokenizer,
+        args.shard_size,
+        args.val_tokens or args.shard_size,
+        args.workers,
+    )
+    print(f"{len(shards)} shards in {args.out}")
+
+
+if __name__ == "__main__":
+    run_main(main)

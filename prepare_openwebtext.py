@@ -1,0 +1,34 @@
+"""
+OpenWebText into GPT-2 token shards: a small validation split first, then 100M-token training shards.
+
+    python prepare_openwebtext.py                 # ~9B tokens into data/openwebtext
+    python prepare_openwebtext.py --dataset owt_parquet_folder/   # a local copy
+
+The original loading script of Skylion007/openwebtext no longer runs with current `datasets`, so this reads
+the parquet conversion that the Hugging Face hub keeps (revision refs/convert/parquet).
+"""
+
+import argparse
+
+from corpus import stream_documents, write_token_shards
+from errors import run_main
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="Skylion007/openwebtext", help="hub name or local file/folder")
+    parser.add_argument("--revision", default="refs/convert/parquet")
+    parser.add_argument("--out", default="data/openwebtext")
+    parser.add_argument("--shard-size", type=int, default=100_000_000, help="tokens per training shard")
+    parser.add_argument("--val-tokens", type=int, default=4_000_000, help="validation tokens (~0.05%%)")
+    parser.add_argument("--workers", type=int, default=None, help="tokenizer processes (default: all cores)")
+    args = parser.parse_args()
+    documents = stream_documents(args.dataset, revision=args.revision)
+    shards = write_token_shards(
+        documents, args.out, "openwebtext", "gpt2", args.shard_size, args.val_tokens, args.workers
+    )
+    print(f"{len(shards)} shards in {args.out}")
+
+
+if __name__ == "__main__":
+    run_main(main)
