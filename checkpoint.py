@@ -63,3 +63,13 @@ def set_rng_state(state):
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state(state["cuda"])
+
+
+def load_model(checkpoint_path=None, hf=None):
+    """(model in eval mode on the CPU, tokenizer name) from a training checkpoint or GPT-2 weights (--hf)."""
+    if (checkpoint_path is None) == (hf is None):
+        raise UserError("give exactly one of --checkpoint and --hf")
+    if hf is not None:
+        return GPT.from_pretrained(hf).eval(), "gpt2"
+    checkpoint = load_checkpoint(checkpoint_path)
+    return model_from_checkpoint(checkpoint).eval(), checkpoint.get("tokenizer", "gpt2")

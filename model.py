@@ -158,18 +158,41 @@ class MixtureOfExperts(nn.Module):
         d, hidden = config.n_embd, 4 * config.n_embd
         self.router = nn.Linear(d, config.n_expert, bias=False)
         # The experts' weights stacked along a first dimension, one slice per expert.
-        self.fc_weight = nn.Parameter(torch.empty(config.n_expert, d, hidden))
+        self.fc_weight = nn.Parameter(torch.randn(config.n_expert, d, hidden) * 0.02)
         self.fc_bias = nn.Parameter(torch.zeros(config.n_expert, hidden)) if config.bias else None
-        self.proj_weight = nn.Parameter(torch.empty(config.n_expert, hidden, d))
+        self.proj_weight = nn.Parameter(torch.randn(config.n_expert, hidden, d) * 0.02)
         self.proj_bias = nn.Parameter(torch.zeros(config.n_expert, d)) if config.bias else None
         self.dropout = nn.Dropout(config.dropout)
+        self.use_grouped_mm = True  # False forces the per-expert loop (tests compare the two)
 
-    def expert(self, e, x):
-        h = x @ self.fc_weight[e]
+    def experts_grouped(self, x, expert_of_row, tokens_per_expert):
+        """All experts in two grouped matmuls (one kernel each for every expert) and no host-device sync."""
+        device = x.device.type
+        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
+        ends = tokens_per_expert.cumsum(0).to(torch.int32)  # row where each expert's group ends
+        h = F.grouped_mm(x.to(dtype), self.fc_weight.to(dtype), offs=ends)
         if self.fc_bias is not None:
-            h = h + self.fc_bias[e]
-        y = F.gelu(h, approximate="tanh") @ self.proj_weight[e]
-        return y if self.proj_bias is None else y + self.proj_bias[e]
+            h = h + self.fc_bias[expert_of_row].to(dtype)
+        y = F.grouped_mm(F.gelu(h, approximate="tanh"), self.proj_weight.to(dtype), offs=ends)
+        return y if self.proj_bias is None else y + self.proj_bias[expert_of_row].to(dtype)
+
+    def experts_looped(self, x, expert_of_row, tokens_per_expert):
+        """One matmul pair per expert, for devices without grouped matmuls; sizing the groups syncs with the host."""
+        outputs = []
+        for e, group in enumerate(x.split(tokens_per_expert.tolist())):
+            h = group @ self.fc_weight[e] + (self.fc_bias[e] if self.fc_bias is not None else 0)
+            y = F.gelu(h, approximate="tanh") @ self.proj_weight[e]
+            outputs.append(y + self.proj_bias[e] if self.proj_bias is not None else y)
+        return torch.cat(outputs)
+
+    def can_group(self, x):
+        """torch's grouped matmul runs on CPUs, and on CUDA in bfloat16 on Ampere (sm80) or newer."""
+        if not hasattr(F, "grouped_mm"):
+            return False
+        if x.device.type == "cuda":
+            bf16 = torch.is_autocast_enabled("cuda") and torch.get_autocast_dtype("cuda") == torch.bfloat16
+            return bf16 and torch.cuda.get_device_capability(x.device) >= (8, 0)
+        return x.device.type == "cpu"
 
     def forward(self, x):
         B, T, C = x.shape
@@ -183,8 +206,8 @@ class MixtureOfExperts(nn.Module):
         order = chosen.argsort(stable=True)
         token_of = order // self.top_k
         tokens_per_expert = torch.bincount(chosen, minlength=self.n_expert)
-        groups = x[token_of].split(tokens_per_expert.tolist())
-        y = torch.cat([self.expert(e, group) for e, group in enumerate(groups)])
+        run_experts = self.experts_grouped if self.use_grouped_mm and self.can_group(x) else self.experts_looped
+        y = run_experts(x[token_of], chosen[order], tokens_per_expert)
         y = y * weights.flatten()[order, None].to(y.dtype)
         out = torch.zeros(B * T, C, device=x.device, dtype=y.dtype).index_add_(0, token_of, y)
 
@@ -238,8 +261,6 @@ class GPT(nn.Module):
         for name, p in self.named_parameters():
             if name.endswith(("c_proj.weight", "proj_weight")):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
-            elif name.endswith("fc_weight"):
-                nn.init.normal_(p, mean=0.0, std=0.02)
 
     def _init_weights(self, module):
         if isinstance(module, (nn.Linear, nn.Embedding)):

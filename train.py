@@ -29,6 +29,7 @@ from distributed import all_reduce_max, all_reduce_mean, barrier, setup_distribu
 from errors import UserError, run_main
 from metrics import MetricsLog
 from model import GPT, GPTConfig, estimate_mfu
+from precision import autocast_context, pick_dtype
 from shards import find_shards
 from tokenizer import get_tokenizer
 
@@ -101,14 +102,6 @@ def check_train_config(cfg):
         raise UserError(f"warmup_iters ({cfg.warmup_iters}) must not exceed lr_decay_iters ({cfg.lr_decay_iters})")
 
 
-def pick_dtype(choice, device_type):
-    if choice != "auto":
-        return choice
-    if device_type != "cuda":
-        return "float32"
-    return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
-
-
 def gradient_accumulation_steps(cfg, micro_batch_size, block_size, world_size):
     tokens_per_micro_step = micro_batch_size * block_size * world_size
     if cfg.total_batch_tokens % tokens_per_micro_step:
@@ -161,9 +154,7 @@ def main(argv):
     if run.device_type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True  # TF32 for the float32 matmuls that remain
         torch.backends.cudnn.allow_tf32 = True
-    autocast = (
-        torch.autocast(run.device_type, dtype=getattr(torch, dtype)) if dtype != "float32" else contextlib.nullcontext()
-    )
+    autocast = autocast_context(run.device_type, dtype)
 
     # batch geometry
     micro_batch_size = cfg.micro_batch_size
@@ -302,29 +293,31 @@ def main(argv):
         optimizer.zero_grad(set_to_none=True)
         step += 1
 
-        # one host-device sync per step: the loss, checked before anything is saved
-        loss_value = all_reduce_mean(loss_sum, run.world_size).item()
-        if not math.isfinite(loss_value):
-            kept = (
-                f"the last good checkpoint {checkpoint_path} is kept" if checkpoint_path.exists() else "no checkpoint"
-            )
-            raise UserError(
-                f"loss is {loss_value} at step {step}: stopping; {kept}; lower learning_rate or check the data"
-            )
-
-        if run.is_master and (step % cfg.log_interval == 0 or step == cfg.max_iters):
+        # The host waits for the GPU only where the loss is logged or a checkpoint is due. The loss is checked
+        # there, so a checkpoint never holds the weights of a non-finite loss. All processes take the same
+        # branch; in DDP they agree to stop on such a step.
+        log_now = step % cfg.log_interval == 0 or step == cfg.max_iters
+        save_now = due(cfg.checkpoint_interval) or step == cfg.max_iters
+        stopping = False
+        if log_now or save_now or (run.world_size == 1 and stop.requested):
+            loss_value = all_reduce_mean(loss_sum, run.world_size).item()
+            if not math.isfinite(loss_value):
+                kept = (
+                    f"the last good checkpoint {checkpoint_path} is kept" if checkpoint_path.exists() else "none saved"
+                )
+                raise UserError(f"loss is {loss_value} at step {step}: stopping ({kept}); lower learning_rate?")
+            stopping = all_reduce_max(stop.requested, run.world_size, run.device) > 0
+        if log_now and run.is_master:
             elapsed_s = time.perf_counter() - last_log_time
             step_ms = 1000 * elapsed_s / (step - last_log_step)
             tokens_per_s = tokens_per_step / (step_ms / 1000)
             mfu = estimate_mfu(flops_per_token, tokens_per_s / run.world_size, device_name)
             memory_gb = torch.cuda.max_memory_allocated(run.device) / 1e9 if run.device_type == "cuda" else None
             aux_loss = raw_model.last_aux_loss.item() if raw_model.last_aux_loss is not None else None
-            print(
-                f"step {step:6d} | loss {loss_value:.4f} | lr {lr:.2e} | grad norm {grad_norm.item():.3f} | "
-                f"{step_ms:.0f} ms | {tokens_per_s:,.0f} tok/s"
-                + (f" | MFU {100 * mfu:.1f}%" if mfu is not None else "")
-                + (f" | {memory_gb:.1f} GB" if memory_gb is not None else "")
-            )
+            line = f"step {step:6d} | loss {loss_value:.4f} | lr {lr:.2e} | grad norm {grad_norm.item():.3f} | "
+            line += f"{step_ms:.0f} ms | {tokens_per_s:,.0f} tok/s"
+            line += f" | MFU {100 * mfu:.1f}%" if mfu is not None else ""
+            print(line + (f" | {memory_gb:.1f} GB" if memory_gb is not None else ""))
             metrics.log(
                 step,
                 tokens=step * tokens_per_step,
@@ -366,8 +359,7 @@ def main(argv):
             raw_model.train()
             print(f"step {step} sample:\n{tokenizer.decode(tokens[0, 1:].tolist())}\n")
 
-        stopping = all_reduce_max(stop.requested, run.world_size, run.device) > 0
-        if run.is_master and (due(cfg.checkpoint_interval) or stopping or step == cfg.max_iters):
+        if run.is_master and (save_now or stopping):
             save(step)
         if stopping:
             if run.is_master:

@@ -4,9 +4,9 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT
 
 import corpus
+from conftest import ROOT
 from corpus import write_token_shards
 from dataloader import ShardedBatches, validation_batches
 from errors import UserError

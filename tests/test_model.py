@@ -123,6 +123,24 @@ def test_moe_with_all_experts_active_and_identical_equals_dense_mlp():
         assert torch.allclose(experts(x)[0], mlp(x)[0], atol=1e-5)
 
 
+@pytest.mark.skipif(not hasattr(torch.nn.functional, "grouped_mm"), reason="torch without grouped_mm")
+def test_moe_grouped_matmul_equals_per_expert_loop():
+    torch.manual_seed(0)
+    moe = MixtureOfExperts(GPTConfig(**TINY, n_expert=8, n_expert_active=2))
+    x = torch.randn(3, 7, 32)
+    outputs, grads = [], []
+    for grouped in (True, False):
+        moe.use_grouped_mm = grouped
+        moe.zero_grad()
+        y, aux_loss = moe(x)
+        (y.square().sum() + aux_loss).backward()
+        outputs.append(y.detach())
+        grads.append([p.grad.clone() for p in moe.parameters()])
+    assert torch.allclose(outputs[0], outputs[1], atol=1e-5)
+    for grouped_grad, looped_grad in zip(*grads):
+        assert torch.allclose(grouped_grad, looped_grad, atol=1e-5)
+
+
 def test_moe_aux_loss_is_one_for_uniform_router():
     moe = MixtureOfExperts(GPTConfig(**TINY, n_expert=8, n_expert_active=2))
     with torch.no_grad():

@@ -6,9 +6,9 @@ import time
 
 import pytest
 import torch
-from conftest import ROOT
 
 from checkpoint import load_checkpoint
+from conftest import ROOT
 from metrics import read_metrics
 from prepare_text import embedded_documents, prepare_texts
 from train import TrainConfig, learning_rate

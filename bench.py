@@ -1,0 +1,208 @@
+"""
+Speed of full training steps (forward, backward, optimizer) for a config, on random tokens.
+
+    python bench.py configs/gpt2_gqa.py                                  # the config as it is
+    python bench.py configs/gpt2_gqa.py --micro_batch_size=auto --compile=both
+    python bench.py configs/gpt2_gqa.py --variants=learned,rope,mha,gqa,dense,moe_top1,moe --json bench.json
+
+Prints tokens/s, ms per step, MFU against the device's bf16 peak and peak memory for each variant, as a table and
+as JSON. MFU uses model.flops_per_token(), the count train.py logs. Timing starts after warm-up steps (which
+also absorb torch.compile) and uses CUDA events on GPU.
+"""
+
+import argparse
+import json
+import time
+from dataclasses import replace
+
+import torch
+
+from config import load_config
+from distributed import Distributed, pick_device
+from errors import UserError, run_main
+from model import GPT, GPTConfig, estimate_mfu
+from precision import autocast_context, pick_dtype
+
+# Model changes compared in one run. "moe_top1" has the dense model's active parameters per token.
+VARIANTS = {
+    "config": {},
+    "learned": {"pos_emb": "learned"},
+    "rope": {"pos_emb": "rope"},
+    "mha": {"n_kv_head": None},
+    "gqa": {"n_kv_head": "n_head/4"},
+    "dense": {"n_expert": 0},
+    "moe_top1": {"n_expert": 8, "n_expert_active": 1},
+    "moe": {"n_expert": 8, "n_expert_active": 2},
+}
+MEMORY_HEADROOM = 0.9  # "auto" keeps the trial step's peak under this share of the GPU's memory
+
+
+def variant_config(model_config, name):
+    if name not in VARIANTS:
+        raise UserError(f"unknown variant {name!r}; choose from {', '.join(VARIANTS)}")
+    changes = dict(VARIANTS[name])
+    if changes.get("n_kv_head") == "n_head/4":
+        changes["n_kv_head"] = max(1, model_config.n_head // 4)
+    if "n_kv_head" in changes and changes["n_kv_head"] is None:
+        changes["n_kv_head"] = model_config.n_head
+    return replace(model_config, **changes)
+
+
+def random_batch(batch_size, block_size, vocab_size, device):
+    # random tokens, not zeros: every embedding row and every logit is exercised as in real training
+    tokens = torch.randint(0, vocab_size, (batch_size, block_size + 1), device=device)
+    return tokens[:, :-1], tokens[:, 1:]
+
+
+def fits_in_memory(model, batch_size, device, dtype):
+    """Whether a training step at this micro-batch stays under the headroom (CUDA only); leaves weights unchanged."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    try:
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+        adam_state = [torch.empty_like(p, dtype=torch.float32) for p in params for _ in range(2)]  # AdamW's moments
+        x, y = random_batch(batch_size, model.config.block_size, model.config.vocab_size, device)
+        with autocast_context("cuda", dtype):
+            _, loss = model(x, y)
+        loss.backward()
+        peak = torch.cuda.max_memory_allocated(device)
+        del adam_state, loss
+        fits = peak <= MEMORY_HEADROOM * torch.cuda.get_device_properties(device).total_memory
+    except torch.OutOfMemoryError:
+        fits = False
+    for p in params:
+        p.grad = None
+    torch.cuda.empty_cache()
+    return fits
+
+
+def find_micro_batch_size(model, cfg, run, dtype):
+    """The largest micro-batch that fits the GPU and divides each process' share of total_batch_tokens, so the
+    total batch is kept by adjusting gradient accumulation. Off CUDA: the largest such divisor up to 12."""
+    sequences = cfg.total_batch_tokens // (model.config.block_size * run.world_size)
+    candidates = [b for b in range(1, sequences + 1) if sequences % b == 0]
+    if not candidates or cfg.total_batch_tokens % (model.config.block_size * run.world_size):
+        raise UserError(f"total_batch_tokens {cfg.total_batch_tokens} is not a multiple of block_size * processes")
+    if run.device_type != "cuda":
+        chosen = max(b for b in candidates if b <= 12)
+    else:
+        low, high = 0, len(candidates) - 1  # binary search: fitting is monotone in the batch size
+        while low < high:
+            middle = (low + high + 1) // 2
+            low, high = (
+                (middle, high) if fits_in_memory(model, candidates[middle], run.device, dtype) else (low, middle - 1)
+            )
+        if low == 0 and not fits_in_memory(model, candidates[0], run.device, dtype):
+            raise UserError("not even a micro-batch of 1 sequence fits this GPU; use a smaller model or block_size")
+        chosen = candidates[low]
+    if run.is_master:
+        print(f"micro_batch_size auto: {chosen} (gradient accumulation {sequences // chosen})")
+    return chosen
+
+
+def time_training_steps(model, optimizer, batch_size, device, dtype, warmup_steps, steps):
+    """Mean seconds per training step after warmup_steps, and the peak memory in GB (None off CUDA)."""
+    device_type = device.split(":")[0]
+    x, y = random_batch(batch_size, model.config.block_size, model.config.vocab_size, device)
+
+    def step():
+        with autocast_context(device_type, dtype):
+            _, loss = model(x, y)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    for _ in range(warmup_steps):
+        step()
+    if device_type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats(device)
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(steps):
+            step()
+        end.record()
+        torch.cuda.synchronize()
+        return start.elapsed_time(end) / 1000 / steps, torch.cuda.max_memory_allocated(device) / 1e9
+    begin = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return (time.perf_counter() - begin) / steps, None
+
+
+def bench_variant(model_config, cfg, variant, compile_model, device, warmup_steps, steps):
+    device_type = device.split(":")[0]
+    dtype = pick_dtype(cfg.dtype, device_type)
+    torch.manual_seed(cfg.seed)
+    model = GPT(variant_config(model_config, variant)).to(device)
+    micro_batch_size = cfg.micro_batch_size
+    if micro_batch_size == "auto":
+        micro_batch_size = find_micro_batch_size(model, cfg, Distributed(device=device), dtype)
+    optimizer = model.configure_optimizers(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), device_type)
+    runnable = torch.compile(model) if compile_model else model
+    step_s, memory_gb = time_training_steps(runnable, optimizer, micro_batch_size, device, dtype, warmup_steps, steps)
+    tokens_per_s = micro_batch_size * model.config.block_size / step_s
+    device_name = torch.cuda.get_device_name(device) if device_type == "cuda" else device_type
+    flops_per_token = model.flops_per_token()
+    mfu = estimate_mfu(flops_per_token, tokens_per_s, device_name)
+    return {
+        "variant": variant,
+        "compile": compile_model,
+        "device": device_name,
+        "dtype": dtype,
+        "micro_batch_size": micro_batch_size,
+        "block_size": model.config.block_size,
+        "params": model.num_params()["total"],
+        "active_params": model.num_params()["active"],
+        "flops_per_token": flops_per_token,
+        "step_ms": 1000 * step_s,
+        "tokens_per_s": tokens_per_s,
+        "tflops": flops_per_token * tokens_per_s / 1e12,
+        "mfu": mfu,
+        "peak_memory_gb": memory_gb,
+    }
+
+
+def print_table(results):
+    header = (
+        f"{'variant':<10} {'compile':<8} {'batch':>5} {'params':>9} {'ms/step':>9} {'tokens/s':>11} "
+        f"{'TFLOP/s':>8} {'MFU':>6} {'memory':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] is not None else "-"
+        memory = f"{r['peak_memory_gb']:.1f} GB" if r["peak_memory_gb"] is not None else "-"
+        print(
+            f"{r['variant']:<10} {str(r['compile']):<8} {r['micro_batch_size']:>5} {r['params'] / 1e6:>8.1f}M "
+            f"{r['step_ms']:>9.1f} {r['tokens_per_s']:>11,.0f} {r['tflops']:>8.2f} {mfu:>6} {memory:>8}"
+        )
+
+
+def main():
+    from train import TrainConfig
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("config", nargs="*", help="config files and --key=value overrides, as for train.py")
+    parser.add_argument("--variants", default="config", help=f"comma-separated, from: {', '.join(VARIANTS)}")
+    parser.add_argument("--compile", default=None, choices=["on", "off", "both"], help="default: the config's")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps first (compilation happens here)")
+    parser.add_argument("--steps", type=int, default=20, help="timed steps")
+    parser.add_argument("--json", help="also write the results to this file")
+    args, overrides = parser.parse_known_args()
+    model_config, cfg = load_config(args.config + overrides, GPTConfig, TrainConfig)
+    device = pick_device(cfg.device)
+    compile_modes = {"on": [True], "off": [False], "both": [False, True], None: [cfg.compile]}[args.compile]
+    results = []
+    for variant in args.variants.split(","):
+        for compile_model in compile_modes:
+            results.append(bench_variant(model_config, cfg, variant, compile_model, device, args.warmup, args.steps))
+    print_table(results)
+    print(json.dumps(results))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,65 @@
+"""
+Sample text from a checkpoint or from OpenAI GPT-2, with the KV cache, on CPU, CUDA or MPS.
+
+    python sample.py --checkpoint out/demo/ckpt.pt --prompt "The for statement"
+    python sample.py --hf gpt2 --prompt "Hello, I'm a language model," --num_samples 5 --max_new_tokens 50
+    python sample.py --hf gpt2-xl --prompt_file story.txt --temperature 0.7 --top_k 50 --seed 42
+"""
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from checkpoint import load_model
+from distributed import pick_device
+from errors import UserError, run_main
+from precision import autocast_context, pick_dtype
+from tokenizer import get_tokenizer
+
+
+def sample(model, tokenizer, prompt, num_samples, max_new_tokens, temperature, top_k, seed, device):
+    """num_samples continuations of prompt (an empty prompt starts from end-of-text), as strings."""
+    tokens = tokenizer.encode(prompt) or [tokenizer.eot_token]
+    if len(tokens) >= model.config.block_size:
+        tokens = tokens[-(model.config.block_size - 1) :]
+    idx = torch.tensor([tokens] * num_samples, device=device)
+    generator = torch.Generator(device).manual_seed(seed)
+    with autocast_context(device.split(":")[0], pick_dtype("auto", device.split(":")[0])):
+        out = model.generate(idx, max_new_tokens, temperature=temperature, top_k=top_k, generator=generator)
+    return [tokenizer.decode(row[len(tokens) :].tolist()) for row in out]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", help="a training checkpoint (out/.../ckpt.pt)")
+    parser.add_argument("--hf", help="OpenAI GPT-2 weights: gpt2, gpt2-medium, gpt2-large, gpt2-xl, or a folder")
+    parser.add_argument("--prompt", default="", help="text to continue (default: start of a document)")
+    parser.add_argument("--prompt_file", help="read the prompt from this file")
+    parser.add_argument("--num_samples", type=int, default=3)
+    parser.add_argument("--max_new_tokens", type=int, default=200)
+    parser.add_argument("--temperature", type=float, default=0.8, help="0: greedy decoding")
+    parser.add_argument("--top_k", type=int, default=200, help="sample among the k likeliest tokens; 1: greedy")
+    parser.add_argument("--seed", type=int, default=1337)
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+    prompt = args.prompt
+    if args.prompt_file:
+        if not Path(args.prompt_file).is_file():
+            raise UserError(f"prompt file {args.prompt_file} not found")
+        prompt = Path(args.prompt_file).read_text()
+
+    device = pick_device(args.device)
+    model, tokenizer_name = load_model(args.checkpoint, args.hf)
+    model.to(device)
+    tokenizer = get_tokenizer(tokenizer_name)
+    texts = sample(
+        model, tokenizer, prompt, args.num_samples, args.max_new_tokens, args.temperature, args.top_k, args.seed, device
+    )
+    for text in texts:
+        print(prompt + text)
+        print("-" * 80)
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,86 @@
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from config import load_config
+from conftest import ROOT
+from metrics import read_metrics
+from model import GPT, GPTConfig
+from plot import moving_average, plot_runs
+from train import TrainConfig
+
+CONFIGS = sorted((ROOT / "configs").glob("*.py"))
+
+
+def test_there_is_a_config_for_every_logbook_run():
+    names = {path.stem for path in CONFIGS}
+    assert {
+        "demo",
+        "first_bible",
+        "first_openwebtext",
+        "gpt2_l4",
+        "gpt2_rope_warmstart",
+        "gpt2_a6000",
+        "gpt2_gqa",
+        "moe",
+        "dense_500m",
+        "gpt_2b",
+        "rope_theta",
+        "t4",
+        "l4",
+    } <= names
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_config_builds_its_model_with_the_stated_parameter_count(path):
+    header = re.search(r"^# Parameters: ([\d.]+)M", path.read_text(), re.M)
+    assert header, f"{path.name} has no '# Parameters: ...M' header line"
+    model_config, train_config = load_config([str(path)], GPTConfig, TrainConfig)
+    with torch.device("meta"):
+        model = GPT(model_config)
+    stated = float(header.group(1)) * 1e6
+    assert model.num_params()["total"] == pytest.approx(stated, rel=0.01)
+    tokens_per_micro_step = model_config.block_size * (
+        train_config.micro_batch_size if isinstance(train_config.micro_batch_size, int) else 1
+    )
+    assert train_config.total_batch_tokens % tokens_per_micro_step == 0
+
+
+def test_rope_theta_study_covers_three_contexts_and_five_thetas():
+    script = (ROOT / "configs" / "rope_theta_study.sh").read_text()
+    assert "for context in 1024 4096 8192" in script and "for theta in 1e4 1e5 5e5 2e6 1e7" in script
+
+
+def test_demo_trains_and_its_loss_goes_down(tmp_path):
+    out_dir = tmp_path / "demo"
+    command = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        str(ROOT / "configs" / "demo.py"),
+        f"--out_dir={out_dir}",
+        "--max_iters=60",
+        "--lr_decay_iters=60",
+        "--warmup_iters=10",
+        "--log_interval=10",
+        "--eval_interval=60",
+        f"--data_dir={tmp_path / 'python_docs'}",
+    ]
+    # data_dir differs from the embedded default, so prepare the corpus the way train.py would
+    from prepare_text import prepare_embedded
+
+    prepare_embedded(tmp_path / "python_docs")
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    losses = [r["loss"] for r in read_metrics(out_dir / "metrics.jsonl") if "loss" in r]
+    assert len(losses) == 6 and losses[-1] < losses[0] - 0.5
+    png = plot_runs([out_dir], tmp_path / "loss.png")
+    assert Path(png).stat().st_size > 10_000
+
+
+def test_moving_average():
+    assert moving_average([1.0, 3.0, 5.0, 7.0], 2) == [1.0, 2.0, 4.0, 6.0]
+    assert moving_average([1.0, 2.0], 1) == [1.0, 2.0]
