@@ -29,24 +29,26 @@ VALIDATION_URL = "https://raw.githubusercontent.com/rowanz/hellaswag/master/data
 CACHE_FILE = Path("data/hellaswag/hellaswag_val.jsonl")
 
 
-def hellaswag_file(data_path=""):
-    """A local HellaSwag jsonl: data_path, or the validation split downloaded once into the cache folder."""
+def hellaswag_file(data_path="", cache_file=CACHE_FILE, url=VALIDATION_URL):
+    """A local HellaSwag jsonl: data_path, or the validation split downloaded once into the cache file."""
     if data_path:
         if not Path(data_path).is_file():
             raise UserError(f"HellaSwag file {data_path} not found")
         return Path(data_path)
-    if not CACHE_FILE.exists():
-        CACHE_FILE.parent.mkdir(parents=True, exist_ok=True)
-        print(f"downloading {VALIDATION_URL} to {CACHE_FILE}")
+    if not cache_file.exists():
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        print(f"downloading {url} to {cache_file}")
         try:
-            with urllib.request.urlopen(VALIDATION_URL, timeout=60) as response:
+            with urllib.request.urlopen(url, timeout=60) as response:
                 data = response.read()
         except OSError as e:
             raise UserError(
                 f"could not download HellaSwag ({e}); offline, pass a local copy with --data FILE.jsonl"
             ) from None
-        CACHE_FILE.write_bytes(data)
-    return CACHE_FILE
+        temporary = cache_file.with_suffix(".tmp")
+        temporary.write_bytes(data)
+        temporary.replace(cache_file)  # never a half-downloaded file in the cache
+    return cache_file
 
 
 def read_examples(path):

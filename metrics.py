@@ -9,8 +9,10 @@ from pathlib import Path
 
 
 class MetricsLog:
-    def __init__(self, out_dir, wandb_settings=None):
+    def __init__(self, out_dir, wandb_settings=None, resume=False):
         self.path = Path(out_dir) / "metrics.jsonl"
+        if not resume:  # a new run in an old folder starts a new file; a resumed run appends to its own
+            self.path.unlink(missing_ok=True)
         self.wandb_run = None
         if wandb_settings:
             import wandb

@@ -28,8 +28,10 @@ from dataloader import ShardedBatches, validation_batches
 from distributed import all_reduce_max, all_reduce_mean, barrier, setup_distributed, shutdown
 from errors import UserError, run_main
 from metrics import MetricsLog
+from micro_batch import find_micro_batch_size
 from model import GPT, GPTConfig, estimate_mfu
 from precision import autocast_context, pick_dtype
+from prepare_text import EMBEDDED_DATA_DIR, prepare_embedded
 from shards import find_shards
 from tokenizer import get_tokenizer
 
@@ -42,7 +44,7 @@ class TrainConfig:
     init_from: str = "scratch"  # "scratch", "resume" (out_dir/ckpt.pt), or GPT-2 weights: "gpt2" ... or a folder
     # batch: total_batch_tokens = micro_batch_size * block_size * processes * gradient accumulation steps
     total_batch_tokens: int = 524288  # ~0.5M tokens per optimizer step, as GPT-2 / GPT-3 small
-    micro_batch_size: int | str = 12  # sequences per forward pass and process, or "auto": the most that fit
+    micro_batch_size: int | str = 16  # sequences per forward pass and process, or "auto": the most that fit
     # optimizer and schedule: linear warmup, cosine decay to min_lr at lr_decay_iters, then constant
     max_iters: int = 19073  # optimizer steps (10B tokens at 0.5M per step)
     learning_rate: float = 6e-4
@@ -159,14 +161,10 @@ def main(argv):
     # batch geometry
     micro_batch_size = cfg.micro_batch_size
     if micro_batch_size == "auto":
-        from bench import find_micro_batch_size
-
         micro_batch_size = find_micro_batch_size(model, cfg, run, dtype)
     grad_accum_steps = gradient_accumulation_steps(cfg, micro_batch_size, model_config.block_size, run.world_size)
 
     # data; the embedded demo corpus is prepared on first use
-    from prepare_text import EMBEDDED_DATA_DIR, prepare_embedded
-
     if cfg.data_dir == EMBEDDED_DATA_DIR and not list(Path(cfg.data_dir).glob("*.bin")):
         if run.is_master:
             prepare_embedded(cfg.data_dir)
@@ -227,7 +225,7 @@ def main(argv):
                 mode=cfg.wandb_mode,
                 dir=str(out_dir),
             )
-        metrics = MetricsLog(out_dir, wandb_settings)
+        metrics = MetricsLog(out_dir, wandb_settings, resume=cfg.init_from == "resume")
     tokenizer_name = train_batches.tokenizer_name
 
     def evaluate_val_loss():

@@ -1,12 +1,11 @@
 import json
-import subprocess
-import sys
 
 import pytest
 
-from bench import find_micro_batch_size, variant_config
-from conftest import ROOT
+from bench import variant_config
+from conftest import run_script
 from distributed import Distributed
+from micro_batch import find_micro_batch_size
 from model import GPT, GPTConfig
 from train import TrainConfig
 
@@ -39,18 +38,8 @@ FIELDS = {
 
 def test_bench_runs_on_cpu_and_reports_every_field(tmp_path):
     out = tmp_path / "bench.json"
-    command = [
-        sys.executable,
-        str(ROOT / "bench.py"),
-        *TINY,
-        "--variants=learned,rope,gqa,moe_top1,moe",
-        "--compile=off",
-        "--warmup=1",
-        "--steps=2",
-        "--json",
-        str(out),
-    ]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    variants = "--variants=learned,rope,gqa,moe_top1,moe"
+    result = run_script("bench.py", *TINY, variants, "--compile=off", "--warmup=1", "--steps=2", "--json", out)
     assert result.returncode == 0, result.stderr[-2000:]
     rows = json.loads(out.read_text())
     assert [r["variant"] for r in rows] == ["learned", "rope", "gqa", "moe_top1", "moe"]
@@ -88,17 +77,8 @@ def test_train_with_auto_micro_batch_logs_the_choice(tmp_path):
     from prepare_text import embedded_documents, prepare_texts
 
     prepare_texts(embedded_documents()[:5], tmp_path / "docs", "bytes", workers=1)
-    command = [
-        sys.executable,
-        str(ROOT / "train.py"),
-        *TINY,
-        "--micro_batch_size=auto",
-        "--total_batch_tokens=640",
-        "--max_iters=1",
-        "--compile=False",
-        f"--data_dir={tmp_path / 'docs'}",
-        f"--out_dir={tmp_path}",
-    ]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    data_dir, out_dir = f"--data_dir={tmp_path / 'docs'}", f"--out_dir={tmp_path}"
+    auto = ("--micro_batch_size=auto", "--total_batch_tokens=640", "--max_iters=1", "--compile=False")
+    result = run_script("train.py", *TINY, *auto, data_dir, out_dir)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "micro_batch_size auto: 10 (gradient accumulation 2)" in result.stdout

@@ -1,13 +1,11 @@
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from config import load_config
-from conftest import ROOT
+from conftest import ROOT, run_script
 from metrics import read_metrics
 from model import GPT, GPTConfig
 from plot import moving_average, plot_runs
@@ -35,19 +33,25 @@ def test_there_is_a_config_for_every_logbook_run():
     } <= names
 
 
+def configs_of_command(path):
+    """The config files that the header's Command line combines (the file alone if it names none)."""
+    command = re.search(r"^# Command: (.*)$", path.read_text(), re.M)
+    named = re.findall(r"configs/\w+\.py", command.group(1)) if command else []
+    return [str(ROOT / name) for name in named] or [str(path)]
+
+
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_config_builds_its_model_with_the_stated_parameter_count(path):
     header = re.search(r"^# Parameters: ([\d.]+)M", path.read_text(), re.M)
     assert header, f"{path.name} has no '# Parameters: ...M' header line"
-    model_config, train_config = load_config([str(path)], GPTConfig, TrainConfig)
+    sources = configs_of_command(path)
+    assert str(path) in sources, f"{path.name}'s Command line does not use it"
+    model_config, train_config = load_config(sources, GPTConfig, TrainConfig)
     with torch.device("meta"):
         model = GPT(model_config)
-    stated = float(header.group(1)) * 1e6
-    assert model.num_params()["total"] == pytest.approx(stated, rel=0.01)
-    tokens_per_micro_step = model_config.block_size * (
-        train_config.micro_batch_size if isinstance(train_config.micro_batch_size, int) else 1
-    )
-    assert train_config.total_batch_tokens % tokens_per_micro_step == 0
+    assert model.num_params()["total"] == pytest.approx(float(header.group(1)) * 1e6, rel=0.01)
+    sequences = train_config.total_batch_tokens / model_config.block_size
+    assert sequences == int(sequences) and int(sequences) % train_config.micro_batch_size == 0
 
 
 def test_rope_theta_study_covers_three_contexts_and_five_thetas():
@@ -57,23 +61,13 @@ def test_rope_theta_study_covers_three_contexts_and_five_thetas():
 
 def test_demo_trains_and_its_loss_goes_down(tmp_path):
     out_dir = tmp_path / "demo"
-    command = [
-        sys.executable,
-        str(ROOT / "train.py"),
-        str(ROOT / "configs" / "demo.py"),
-        f"--out_dir={out_dir}",
-        "--max_iters=60",
-        "--lr_decay_iters=60",
-        "--warmup_iters=10",
-        "--log_interval=10",
-        "--eval_interval=60",
-        f"--data_dir={tmp_path / 'python_docs'}",
-    ]
     # data_dir differs from the embedded default, so prepare the corpus the way train.py would
     from prepare_text import prepare_embedded
 
     prepare_embedded(tmp_path / "python_docs")
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    short = ("--max_iters=60", "--lr_decay_iters=60", "--warmup_iters=10", "--log_interval=10", "--eval_interval=60")
+    demo = ROOT / "configs" / "demo.py"
+    result = run_script("train.py", demo, f"--out_dir={out_dir}", *short, f"--data_dir={tmp_path / 'python_docs'}")
     assert result.returncode == 0, result.stderr[-2000:]
     losses = [r["loss"] for r in read_metrics(out_dir / "metrics.jsonl") if "loss" in r]
     assert len(losses) == 6 and losses[-1] < losses[0] - 0.5

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import corpus
-from conftest import ROOT
+from conftest import ROOT, run_script
 from corpus import write_token_shards
 from dataloader import ShardedBatches, validation_batches
 from errors import UserError
@@ -20,10 +20,6 @@ WORDS = "the quick brown fox jumps over a lazy dog while seven wizards quietly h
 def make_documents(n, seed=0):
     rng = np.random.default_rng(seed)
     return [" ".join(rng.choice(WORDS, size=rng.integers(5, 60))) for _ in range(n)]
-
-
-def run_script(*args, cwd):
-    return subprocess.run([sys.executable, str(ROOT / args[0]), *args[1:]], cwd=cwd, capture_output=True, text=True)
 
 
 def test_gpt2_tokenizer_is_the_real_one():
@@ -109,6 +105,11 @@ def write_inputs(tmp_path, documents):
     return tmp_path / "docs.parquet", tmp_path / "docs.jsonl", tmp_path / "texts"
 
 
+def prepare_fineweb(source, shard_size, val_tokens, workers, cwd):
+    sizes = ("--shard-size", shard_size, "--val-tokens", val_tokens, "--workers", workers)
+    return run_script("prepare_fineweb.py", "--dataset", source, "--out", "out", *sizes, cwd=cwd)
+
+
 def read_back(shard_paths, block_size):
     """Every token of the shards, read through the loader in order (a window's y adds its last token)."""
     tokens = []
@@ -128,20 +129,7 @@ def test_round_trip_documents_to_shards_to_loader(tmp_path, input_kind):
     expected = [t for doc in documents for t in encode_document(tokenizer, doc)]
     block = 16
     shard_size, val_tokens = 16 * 40 + 1, 16 * 25 + 1  # whole windows, so the loader reads every token
-    result = run_script(
-        "prepare_fineweb.py",
-        "--dataset",
-        str(source),
-        "--out",
-        "out",
-        "--shard-size",
-        str(shard_size),
-        "--val-tokens",
-        str(val_tokens),
-        "--workers",
-        "2",
-        cwd=tmp_path,
-    )
+    result = prepare_fineweb(source, shard_size, val_tokens, workers=2, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     val, train = find_shards(tmp_path / "out", "val"), find_shards(tmp_path / "out", "train")
     assert len(val) == 1 and len(train) > 3
@@ -155,22 +143,9 @@ def test_round_trip_documents_to_shards_to_loader(tmp_path, input_kind):
 def test_rerun_over_finished_shards_writes_nothing(tmp_path):
     documents = make_documents(100)
     source = write_inputs(tmp_path, documents)[0]
-    args = [
-        "prepare_fineweb.py",
-        "--dataset",
-        str(source),
-        "--out",
-        "out",
-        "--shard-size",
-        "500",
-        "--val-tokens",
-        "300",
-        "--workers",
-        "1",
-    ]
-    assert run_script(*args, cwd=tmp_path).returncode == 0
+    assert prepare_fineweb(source, 500, 300, workers=1, cwd=tmp_path).returncode == 0
     before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "out").iterdir()}
-    result = run_script(*args, cwd=tmp_path)
+    result = prepare_fineweb(source, 500, 300, workers=1, cwd=tmp_path)
     assert result.returncode == 0 and "already prepared" in result.stdout
     assert before == {p.name: p.stat().st_mtime_ns for p in (tmp_path / "out").iterdir()}
 

@@ -1,6 +1,4 @@
 import json
-import subprocess
-import sys
 from dataclasses import asdict
 
 import pytest
@@ -8,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from checkpoint import save_checkpoint
-from conftest import ROOT
+from conftest import run_script
 from distributed import Distributed
 from hellaswag import evaluate_hellaswag, render_example
 from model import GPT, GPTConfig
@@ -118,18 +116,7 @@ def test_hf_folder_and_checkpoint_of_the_same_weights_agree(examples_file, tmp_p
 
     def run(*source):
         out = tmp_path / f"{source[0][2:]}.json"
-        command = [
-            sys.executable,
-            str(ROOT / "hellaswag.py"),
-            *source,
-            "--data",
-            str(examples_file),
-            "--device",
-            "cpu",
-            "--json",
-            str(out),
-        ]
-        result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+        result = run_script("hellaswag.py", *source, "--data", examples_file, "--device", "cpu", "--json", out)
         assert result.returncode == 0, result.stderr[-2000:]
         return json.loads(out.read_text())
 
@@ -140,8 +127,7 @@ def test_hf_folder_and_checkpoint_of_the_same_weights_agree(examples_file, tmp_p
 
 
 def test_missing_hellaswag_file_is_a_one_line_error(tmp_path):
-    command = [sys.executable, str(ROOT / "hellaswag.py"), "--hf", "gpt2", "--data", str(tmp_path / "none.jsonl")]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = run_script("hellaswag.py", "--hf", "gpt2", "--data", tmp_path / "none.jsonl")
     assert result.returncode == 1 and result.stderr.strip().startswith("error: ")
 
 
@@ -166,3 +152,12 @@ def test_zero_temperature_or_top_k_one_is_greedy(temperature, top_k):
         tokens.append(logits[0, -1].argmax().item())
     text = sample(model, tokenizer, "Hello world", 1, 15, temperature, top_k, seed=0, device="cpu")[0]
     assert text == tokenizer.decode(tokens[len(prompt) :])
+
+
+def test_download_failure_names_the_data_option(tmp_path):
+    from errors import UserError
+    from hellaswag import hellaswag_file
+
+    with pytest.raises(UserError, match="--data"):
+        hellaswag_file(cache_file=tmp_path / "hellaswag_val.jsonl", url="http://127.0.0.1:9/hellaswag_val.jsonl")
+    assert not (tmp_path / "hellaswag_val.jsonl").exists()

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from checkpoint import load_checkpoint
-from conftest import ROOT
+from conftest import ROOT, run_script
 from metrics import read_metrics
 from prepare_text import embedded_documents, prepare_texts
 from train import TrainConfig, learning_rate
@@ -41,9 +41,10 @@ def data_dir(tmp_path_factory):
 
 
 def train(*args, data_dir, out_dir, launcher=(sys.executable,), check=True):
-    command = [*launcher, str(ROOT / "train.py"), *TINY_RUN, f"--data_dir={data_dir}", f"--out_dir={out_dir}", *args]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
+    result = run_script(
+        "train.py", *TINY_RUN, f"--data_dir={data_dir}", f"--out_dir={out_dir}", *args, launcher=launcher, env=env
+    )
     if check:
         assert result.returncode == 0, result.stderr[-3000:]
     return result
@@ -174,6 +175,7 @@ def test_wandb_offline_writes_its_run_files(data_dir, tmp_path):
 
 
 def test_metrics_and_config_are_written(data_dir, tmp_path):
+    (tmp_path / "metrics.jsonl").write_text('{"step": 99, "loss": 1.0}\n')  # an older run in the same folder
     train("--max_iters=3", "--eval_interval=3", "--eval_iters=2", data_dir=data_dir, out_dir=tmp_path)
     records = read_metrics(tmp_path / "metrics.jsonl")
     train_records = [r for r in records if "loss" in r]
