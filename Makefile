@@ -11,8 +11,7 @@ $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.runtime: requirements.txt | $(BIN)/activate
-	$(BIN)/pip install -q "$(TORCH)"
-	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q "$(TORCH)" -r requirements.txt
 	touch $@
 
 $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
@@ -21,7 +20,7 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 
 demo: $(VENV)/.runtime
 	$(BIN)/python train.py configs/demo.py
-	$(BIN)/python sample.py --checkpoint out/demo/ckpt.pt --prompt "The if statement" --num_samples 2 --max_new_tokens 300
+	$(BIN)/python sample.py --checkpoint out/demo/ckpt.pt --prompt "The if statement" --num_samples 2 --max_new_tokens 200
 
 test: $(VENV)/.dev
 	$(BIN)/ruff check .
