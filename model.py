@@ -292,7 +292,7 @@ class GPT(nn.Module):
         loss = None
         if targets is not None:
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.reshape(-1), ignore_index=-1)
-            if aux_losses:
+            if aux_losses and self.training:  # a training objective: evaluation reports the plain cross-entropy
                 self.last_aux_loss = torch.stack(aux_losses).mean()
                 loss = loss + self.config.moe_aux_loss_coef * self.last_aux_loss
         return logits, loss

@@ -3,6 +3,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from errors import UserError
 from model import GPT, GPTConfig, MixtureOfExperts, apply_rope, estimate_mfu, rope_angles
@@ -156,6 +157,17 @@ def test_moe_aux_loss_grows_when_routing_concentrates():
         moe.router.weight[0] = 1.0  # every token prefers expert 0 when its features sum positive
         _, aux_loss = moe(torch.randn(3, 7, 32).abs())
     assert aux_loss.item() > 1.2
+
+
+def test_moe_aux_loss_joins_the_training_loss_only():
+    model = tiny_model(n_expert=4, n_expert_active=2, moe_aux_loss_coef=0.5)
+    idx, targets = torch.randint(0, 101, (2, 2, 16))
+    with torch.no_grad():
+        logits, eval_loss = model(idx, targets)
+        cross_entropy = F.cross_entropy(logits.view(-1, 101), targets.view(-1))
+        _, train_loss = model.train()(idx, targets)
+    assert eval_loss.item() == pytest.approx(cross_entropy.item(), abs=1e-6)
+    assert train_loss.item() == pytest.approx(cross_entropy.item() + 0.5 * model.last_aux_loss.item(), abs=1e-6)
 
 
 def test_moe_gradients_reach_every_expert_that_received_tokens():
