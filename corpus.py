@@ -155,8 +155,7 @@ def write_token_shards(documents, out_dir, prefix, tokenizer_name, shard_size, v
     with mp.Pool(workers, initializer=_start_worker, initargs=(tokenizer_name,)) as pool:
         for chunk in _chunks(documents, DOCUMENTS_PER_CHUNK):
             for tokens in pool.imap(_tokenize, chunk, chunksize=16):
-                tokens, skip_tokens = tokens[skip_tokens:], 0
-                position = 0
+                position, skip_tokens = skip_tokens, 0  # after a resume, the first document's start is written
                 while position < len(tokens):
                     take = min(len(buffer) - filled, len(tokens) - position)
                     buffer[filled : filled + take] = tokens[position : position + take]

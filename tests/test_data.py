@@ -169,6 +169,32 @@ def test_interrupted_preparation_resumes_to_the_same_shards(tmp_path, monkeypatc
         assert read_shard(a)[0].tolist() == read_shard(b)[0].tolist()
 
 
+def test_resume_inside_a_document_longer_than_a_shard(tmp_path, monkeypatch):
+    documents = ["short one", "x" * 2500, "tail document"]  # the long one spans several 700-token shards
+    complete = write_token_shards(iter(documents), tmp_path / "a", "x", "bytes", 700, 300, workers=1)
+    assert len(complete) == 5
+
+    def killed_at_shard(n):  # the process dies while writing its n-th shard, inside the long document
+        calls = []
+
+        def write_shard(*args):
+            calls.append(args)
+            if len(calls) == n:
+                raise KeyboardInterrupt
+            corpus_write_shard(*args)
+
+        return write_shard
+
+    corpus_write_shard = corpus.write_shard
+    for n in (3, 2):  # first run: val, shard 1, dies at shard 2; second run: shard 2, dies at shard 3
+        monkeypatch.setattr(corpus, "write_shard", killed_at_shard(n))
+        with pytest.raises(KeyboardInterrupt):
+            write_token_shards(iter(documents), tmp_path / "b", "x", "bytes", 700, 300, workers=1)
+    monkeypatch.setattr(corpus, "write_shard", corpus_write_shard)
+    resumed = write_token_shards(iter(documents), tmp_path / "b", "x", "bytes", 700, 300, workers=1)
+    assert [read_shard(p)[0].tolist() for p in resumed] == [read_shard(p)[0].tolist() for p in complete]
+
+
 def test_prepare_text_splits_train_and_val(tmp_path):
     (tmp_path / "biblia.txt").write_text("En el principio creó Dios los cielos y la tierra.\n" * 200)
     result = run_script("prepare_text.py", "biblia.txt", "--tokenizer", "bytes", cwd=tmp_path)
