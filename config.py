@@ -29,11 +29,14 @@ def read_config_file(path):
     }
 
 
-def parse_flag(flag):
-    """'--key=value' -> (key, value); the value is a Python literal where it parses as one, else a string."""
+def parse_flag(flag, field_types):
+    """'--key=value' -> (key, value): the text itself for a str field (--wandb_run_name=123 stays a name),
+    otherwise a Python literal where it parses as one (1e-4, True, None), else the text."""
     if not flag.startswith("--") or "=" not in flag:
         raise UserError(f"expected a config file or --key=value, got {flag!r}")
     key, text = flag[2:].split("=", 1)
+    if field_types.get(key) is str:
+        return key, text
     try:
         return key, ast.literal_eval(text)
     except (ValueError, SyntaxError):
@@ -62,7 +65,7 @@ def load_config(sources, *config_classes):
     settings = {}
     for source in sources:
         if source.startswith("--"):
-            key, value = parse_flag(source)
+            key, value = parse_flag(source, field_types)
             items, origin = {key: value}, "flag"
         else:
             items, origin = read_config_file(source), source
