@@ -280,3 +280,26 @@ def test_validation_batches_are_the_same_every_time(many_shards):
     second = list(validation_batches(many_shards, 4, 16, 5))
     assert all(np.array_equal(a[0], b[0]) for a, b in zip(first, second))
     assert len(first) == 5
+
+
+def test_prepare_openwebtext_from_a_local_copy(tmp_path):
+    documents = make_documents(60)
+    source = write_inputs(tmp_path, documents)[0]
+    result = run_script(
+        "prepare_openwebtext.py",
+        "--dataset",
+        source,
+        "--out",
+        "owt",
+        "--val-tokens",
+        "500",
+        "--workers",
+        "1",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    val, train = find_shards(tmp_path / "owt", "val"), find_shards(tmp_path / "owt", "train")
+    assert val[0].name == "openwebtext_val_000000.bin" and len(read_shard(val[0])[0]) == 500
+    tokenizer = get_tokenizer("gpt2")
+    expected = [t for doc in documents for t in encode_document(tokenizer, doc)]
+    assert read_shard(val[0])[0].tolist() + read_shard(train[0])[0].tolist() == expected

@@ -183,3 +183,26 @@ def test_metrics_and_config_are_written(data_dir, tmp_path):
     assert {"loss", "lr", "grad_norm", "step_ms", "tokens_per_s", "tokens"} <= set(train_records[0])
     assert [r["val_loss"] for r in records if "val_loss" in r][0] > 0
     assert (tmp_path / "config.json").exists()
+
+
+def test_missing_data_is_a_one_line_error(tmp_path):
+    result = train("--max_iters=1", data_dir=tmp_path / "nothing", out_dir=tmp_path / "out", check=False)
+    assert result.returncode == 1 and "no train shards" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_model_table_lists_each_config():
+    result = run_script("model.py", ROOT / "configs" / "gpt2_gqa.py", ROOT / "configs" / "moe.py")
+    assert result.returncode == 0, result.stderr
+    gqa, moe = result.stdout.splitlines()[2:4]
+    assert "113.06M" in gqa and gqa.split()[-1] == "0.792"
+    assert "509.82M" in moe and "169.80M" in moe
+
+
+def test_sample_script_continues_a_prompt_from_a_checkpoint(data_dir, tmp_path):
+    train("--max_iters=2", data_dir=data_dir, out_dir=tmp_path)
+    args = ("--checkpoint", tmp_path / "ckpt.pt", "--prompt", "def ", "--num_samples", "2", "--max_new_tokens", "30")
+    first, again = run_script("sample.py", *args), run_script("sample.py", *args)
+    assert first.returncode == 0, first.stderr
+    texts = first.stdout.split("-" * 80 + "\n")
+    assert len(texts) == 3 and all(t.startswith("def ") for t in texts[:2])
+    assert first.stdout == again.stdout  # the same seed gives the same text
