@@ -106,6 +106,9 @@ def evaluate_hellaswag(model, data_path, run, autocast, limit=0, progress=False)
         bar.set_postfix(acc_norm=f"{counts[2].item() / counts[0].item():.4f}", refresh=False)
     if run.world_size > 1:
         torch.distributed.all_reduce(counts)
+        every_rank = [None] * run.world_size
+        torch.distributed.all_gather_object(every_rank, predictions)
+        predictions = sorted(p for rank_predictions in every_rank for p in rank_predictions)
     model.train(was_training)
     n, right, right_norm = counts.tolist()
     return {"acc": right / n, "acc_norm": right_norm / n, "examples": int(n), "predictions": predictions}

@@ -1,4 +1,5 @@
 import json
+import sys
 from dataclasses import asdict
 
 import pytest
@@ -114,9 +115,10 @@ def test_hf_folder_and_checkpoint_of_the_same_weights_agree(examples_file, tmp_p
     model = GPT.from_pretrained(str(tmp_path / "hf"))
     save_checkpoint(tmp_path / "ckpt.pt", {"model": model.state_dict(), "model_config": asdict(model.config)})
 
-    def run(*source):
-        out = tmp_path / f"{source[0][2:]}.json"
-        result = run_script("hellaswag.py", *source, "--data", examples_file, "--device", "cpu", "--json", out)
+    def run(*source, launcher=(sys.executable,)):
+        out = tmp_path / f"{source[0][2:]}{len(launcher)}.json"
+        options = ("--data", examples_file, "--device", "cpu", "--json", out)
+        result = run_script("hellaswag.py", *source, *options, launcher=launcher)
         assert result.returncode == 0, result.stderr[-2000:]
         return json.loads(out.read_text())
 
@@ -124,6 +126,9 @@ def test_hf_folder_and_checkpoint_of_the_same_weights_agree(examples_file, tmp_p
     through_checkpoint = run("--checkpoint", str(tmp_path / "ckpt.pt"))
     assert through_hf["predictions"] == through_checkpoint["predictions"]
     assert through_hf["examples"] == 4
+    torchrun = (sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2")
+    two_processes = run("--checkpoint", str(tmp_path / "ckpt.pt"), launcher=torchrun)
+    assert two_processes == through_checkpoint  # examples split across ranks, gathered back in order
 
 
 def test_missing_hellaswag_file_is_a_one_line_error(tmp_path):
