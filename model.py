@@ -186,13 +186,15 @@ class MixtureOfExperts(nn.Module):
         return torch.cat(outputs)
 
     def can_group(self, x):
-        """torch's grouped matmul runs on CPUs, and on CUDA in bfloat16 on Ampere (sm80) or newer."""
+        """torch's grouped matmul takes bfloat16 on Ampere (sm80) or newer GPUs; on CPUs also float32, but
+        only outside torch.compile, whose version of it accepts bfloat16 alone."""
         if not hasattr(F, "grouped_mm"):
             return False
-        if x.device.type == "cuda":
-            bf16 = torch.is_autocast_enabled("cuda") and torch.get_autocast_dtype("cuda") == torch.bfloat16
-            return bf16 and torch.cuda.get_device_capability(x.device) >= (8, 0)
-        return x.device.type == "cpu"
+        device = x.device.type
+        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
+        if device == "cuda":
+            return dtype == torch.bfloat16 and torch.cuda.get_device_capability(x.device) >= (8, 0)
+        return device == "cpu" and (dtype == torch.bfloat16 or not torch.compiler.is_compiling())
 
     def forward(self, x):
         B, T, C = x.shape

@@ -206,3 +206,14 @@ def test_sample_script_continues_a_prompt_from_a_checkpoint(data_dir, tmp_path):
     texts = first.stdout.split("-" * 80 + "\n")
     assert len(texts) == 3 and all(t.startswith("def ") for t in texts[:2])
     assert first.stdout == again.stdout  # the same seed gives the same text
+
+
+def test_compiled_training_equals_eager(data_dir, tmp_path):
+    # every toggle at once: RoPE, GQA and MoE through torch.compile (the MoE takes its compile-friendly path)
+    model = ("--pos_emb=rope", "--n_kv_head=1", "--n_expert=4", "--max_iters=3")
+    train(*model, data_dir=data_dir, out_dir=tmp_path / "eager")
+    train(*model, "--compile=True", data_dir=data_dir, out_dir=tmp_path / "compiled")
+    eager, compiled = losses(tmp_path / "eager"), losses(tmp_path / "compiled")
+    assert sorted(eager) == sorted(compiled) == [1, 2, 3]
+    for step in eager:
+        assert eager[step] == pytest.approx(compiled[step], abs=1e-4)
