@@ -108,6 +108,20 @@ def _read_progress(progress_file, settings):
     return progress
 
 
+def _write_progress(progress_file, settings, shards_done, next_document, next_token, complete):
+    """Where the next shard starts (document index, token within it), written atomically after each shard."""
+    record = dict(
+        settings=settings,
+        shards_done=shards_done,
+        next_document=next_document,
+        next_token=next_token,
+        complete=complete,
+    )
+    temporary = progress_file.with_suffix(".tmp")
+    temporary.write_text(json.dumps(record, indent=1))
+    os.replace(temporary, progress_file)
+
+
 def write_token_shards(documents, out_dir, prefix, tokenizer_name, shard_size, val_tokens, workers=None):
     """Tokenize documents into shards in out_dir; returns the list of shard paths (skips finished work)."""
     if val_tokens < 1 or shard_size < 1:
@@ -138,16 +152,7 @@ def write_token_shards(documents, out_dir, prefix, tokenizer_name, shard_size, v
         nonlocal shard_index, buffer, filled
         write_shard(_shard_path(out_dir, prefix, shard_index), buffer[:filled], tokenizer_name, vocab_size)
         shard_index += 1
-        record = {
-            "settings": settings,
-            "shards_done": shard_index,
-            "next_document": next_document,
-            "next_token": next_token,
-            "complete": complete,
-        }
-        temporary = progress_file.with_suffix(".tmp")
-        temporary.write_text(json.dumps(record, indent=1))
-        os.replace(temporary, progress_file)
+        _write_progress(progress_file, settings, shard_index, next_document, next_token, complete)
         buffer, filled = np.empty(capacity(shard_index), dtype=buffer.dtype), 0
 
     workers = workers or os.cpu_count()
@@ -180,6 +185,5 @@ def write_token_shards(documents, out_dir, prefix, tokenizer_name, shard_size, v
     if filled:
         finish_shard(document_index, 0, complete=True)
     else:  # the last shard ended exactly at the corpus' end
-        record = json.loads(progress_file.read_text())
-        progress_file.write_text(json.dumps({**record, "complete": True}, indent=1))
+        _write_progress(progress_file, settings, shard_index, document_index, 0, complete=True)
     return [_shard_path(out_dir, prefix, i) for i in range(shard_index)]

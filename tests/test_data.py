@@ -303,3 +303,11 @@ def test_prepare_openwebtext_from_a_local_copy(tmp_path):
     tokenizer = get_tokenizer("gpt2")
     expected = [t for doc in documents for t in encode_document(tokenizer, doc)]
     assert read_shard(val[0])[0].tolist() + read_shard(train[0])[0].tolist() == expected
+
+
+def test_corpus_ending_exactly_at_a_shard_end_is_complete(tmp_path, capsys):
+    documents = ["a" * 99]  # 100 tokens with its end-of-text: 30 validation + one full 70-token shard
+    shards = write_token_shards(iter(documents), tmp_path, "x", "bytes", 70, 30, workers=1)
+    assert [len(read_shard(p)[0]) for p in shards] == [30, 70]
+    assert write_token_shards(iter(documents), tmp_path, "x", "bytes", 70, 30, workers=1) == shards
+    assert "already prepared" in capsys.readouterr().out
