@@ -44,20 +44,22 @@ class ShardedBatches:
                 f"block_size + 1 = {block_size + 1} tokens; use more text or a smaller block_size"
             )
         self.epoch, self.shard_position, self.window_position = 0, 0, 0
-        self._cached_order = (None, None)
+        self._orders = {}  # permutations by (epoch,) for shards and (epoch, shard) for windows
+
+    def _order(self, key, n):
+        """A permutation of range(n) drawn from (seed, *key), or range(n) without shuffling. Kept: this epoch's
+        shard order and the latest shard's window order, so memory stays at one shard's windows."""
+        if key not in self._orders:
+            rng = np.random.default_rng([self.seed, *key])
+            self._orders = {k: v for k, v in self._orders.items() if k == (self.epoch,)}
+            self._orders[key] = rng.permutation(n) if self.shuffle else np.arange(n)
+        return self._orders[key]
 
     def _shard_order(self):
-        if not self.shuffle:
-            return range(len(self.shards))
-        return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.shards))
+        return self._order((self.epoch,), len(self.shards))
 
     def _window_order(self, shard):
-        key = (self.epoch, shard)
-        if self._cached_order[0] != key:
-            n = self.windows_per_shard[shard]
-            rng = np.random.default_rng([self.seed, self.epoch, shard])
-            self._cached_order = (key, rng.permutation(n) if self.shuffle else np.arange(n))
-        return self._cached_order[1]
+        return self._order((self.epoch, shard), self.windows_per_shard[shard])
 
     def _next_window(self):
         """(shard index, start offset) of the next window in the stream, advancing the position."""
