@@ -27,6 +27,7 @@ from config import load_config
 from dataloader import ShardedBatches, validation_batches
 from distributed import all_reduce_max, all_reduce_mean, barrier, setup_distributed, shutdown
 from errors import UserError, run_main
+from hellaswag import evaluate_hellaswag, hellaswag_file
 from metrics import MetricsLog
 from micro_batch import find_micro_batch_size
 from model import GPT, GPTConfig, estimate_mfu
@@ -227,6 +228,10 @@ def main(argv):
             )
         metrics = MetricsLog(out_dir, wandb_settings, resume=cfg.init_from == "resume")
     tokenizer_name = train_batches.tokenizer_name
+    if cfg.hellaswag_interval and tokenizer_name == "gpt2":
+        if run.is_master:
+            hellaswag_file(cfg.hellaswag_data)  # downloaded once, before training: offline fails here, not later
+        barrier(run.world_size)
 
     def evaluate_val_loss():
         model.eval()
@@ -336,8 +341,6 @@ def main(argv):
                 print(f"step {step}: val loss {val_loss:.4f}")
                 metrics.log(step, tokens=step * tokens_per_step, val_loss=val_loss)
         if due(cfg.hellaswag_interval) and tokenizer_name == "gpt2":
-            from hellaswag import evaluate_hellaswag
-
             result = evaluate_hellaswag(raw_model, cfg.hellaswag_data, run, autocast, cfg.hellaswag_limit)
             if run.is_master:
                 print(f"step {step}: HellaSwag acc_norm {result['acc_norm']:.4f}")

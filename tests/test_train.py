@@ -1,3 +1,4 @@
+import json
 import os
 import signal
 import subprocess
@@ -217,3 +218,37 @@ def test_compiled_training_equals_eager(data_dir, tmp_path):
     assert sorted(eager) == sorted(compiled) == [1, 2, 3]
     for step in eager:
         assert eager[step] == pytest.approx(compiled[step], abs=1e-4)
+
+
+@pytest.fixture(scope="module")
+def gpt2_data_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "gpt2_docs"
+    prepare_texts(embedded_documents()[:3], path, "gpt2", workers=1)
+    return path
+
+
+def test_hellaswag_accuracy_is_logged_while_training(tmp_path, gpt2_data_dir):
+    from test_hellaswag_sample import EXAMPLES
+
+    examples = tmp_path / "invented.jsonl"
+    examples.write_text("".join(json.dumps(e) + "\n" for e in EXAMPLES))
+    gpt2_vocab = ("--vocab_size=50304", "--hellaswag_interval=2", f"--hellaswag_data={examples}", "--max_iters=2")
+    train(*gpt2_vocab, data_dir=gpt2_data_dir, out_dir=tmp_path / "out")
+    records = [r for r in read_metrics(tmp_path / "out" / "metrics.jsonl") if "hellaswag_acc_norm" in r]
+    assert [r["step"] for r in records] == [2]
+    assert records[0]["hellaswag_acc_norm"] in (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def test_missing_hellaswag_file_stops_before_training(tmp_path, gpt2_data_dir):
+    missing = f"--hellaswag_data={tmp_path / 'none.jsonl'}"
+    result = train(
+        "--hellaswag_interval=1",
+        missing,
+        "--vocab_size=50304",
+        "--max_iters=2",
+        data_dir=gpt2_data_dir,
+        out_dir=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 1 and "not found" in result.stderr
+    assert not (tmp_path / "metrics.jsonl").exists()  # no step was taken
