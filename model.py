@@ -165,10 +165,15 @@ class MixtureOfExperts(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.use_grouped_mm = True  # False forces the per-expert loop (tests compare the two)
 
+    @staticmethod
+    def compute_dtype(x):
+        """The dtype matmuls on x run in: autocast's where it is on, else x's own."""
+        device = x.device.type
+        return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
+
     def experts_grouped(self, x, expert_of_row, tokens_per_expert):
         """All experts in two grouped matmuls (one kernel each for every expert) and no host-device sync."""
-        device = x.device.type
-        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
+        dtype = self.compute_dtype(x)
         ends = tokens_per_expert.cumsum(0).to(torch.int32)  # row where each expert's group ends
         h = F.grouped_mm(x.to(dtype), self.fc_weight.to(dtype), offs=ends)
         if self.fc_bias is not None:
@@ -190,8 +195,7 @@ class MixtureOfExperts(nn.Module):
         only outside torch.compile, whose version of it accepts bfloat16 alone."""
         if not hasattr(F, "grouped_mm"):
             return False
-        device = x.device.type
-        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
+        device, dtype = x.device.type, self.compute_dtype(x)
         if device == "cuda":
             return dtype == torch.bfloat16 and torch.cuda.get_device_capability(x.device) >= (8, 0)
         return device == "cpu" and (dtype == torch.bfloat16 or not torch.compiler.is_compiling())

@@ -25,7 +25,8 @@ def sample(model, tokenizer, prompt, num_samples, max_new_tokens, temperature, t
         tokens = tokens[-(model.config.block_size - 1) :]
     idx = torch.tensor([tokens] * num_samples, device=device)
     generator = torch.Generator(device).manual_seed(seed)
-    with autocast_context(device.split(":")[0], pick_dtype("auto", device.split(":")[0])):
+    device_type = device.split(":")[0]
+    with autocast_context(device_type, pick_dtype("auto", device_type)):
         out = model.generate(idx, max_new_tokens, temperature=temperature, top_k=top_k, generator=generator)
     return [tokenizer.decode(row[len(tokens) :].tolist()) for row in out]
 
