@@ -17,12 +17,12 @@ from dataclasses import replace
 
 import torch
 
-from config import load_config
-from distributed import Distributed, pick_device
-from errors import UserError, run_main
-from micro_batch import find_micro_batch_size, random_batch
-from model import GPT, GPTConfig, estimate_mfu
-from precision import autocast_context, pick_dtype
+from gptkit.config import TrainConfig, load_config
+from gptkit.distributed import setup_run
+from gptkit.errors import UserError, run_main
+from gptkit.metrics import estimate_mfu
+from gptkit.micro_batch import find_micro_batch_size, random_batch
+from model import GPT, GPTConfig
 
 # Model changes compared in one run. "moe_top1" has the dense model's active parameters per token.
 VARIANTS = {
@@ -48,13 +48,12 @@ def variant_config(model_config, name):
     return replace(model_config, **changes)
 
 
-def time_training_steps(model, optimizer, batch_size, device, dtype, warmup_steps, steps):
+def time_training_steps(model, optimizer, batch_size, run, warmup_steps, steps):
     """Mean seconds per training step after warmup_steps, and the peak memory in GB (None off CUDA)."""
-    device_type = device.split(":")[0]
-    x, y = random_batch(batch_size, model.config.block_size, model.config.vocab_size, device)
+    x, y = random_batch(batch_size, model.config.block_size, model.config.vocab_size, run.device)
 
     def step():
-        with autocast_context(device_type, dtype):
+        with run.autocast():
             _, loss = model(x, y)
         loss.backward()
         optimizer.step()
@@ -62,42 +61,39 @@ def time_training_steps(model, optimizer, batch_size, device, dtype, warmup_step
 
     for _ in range(warmup_steps):
         step()
-    if device_type == "cuda":
+    if run.device_type == "cuda":
         torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats(device)
+        torch.cuda.reset_peak_memory_stats(run.device)
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
         for _ in range(steps):
             step()
         end.record()
         torch.cuda.synchronize()
-        return start.elapsed_time(end) / 1000 / steps, torch.cuda.max_memory_allocated(device) / 1e9
+        return start.elapsed_time(end) / 1000 / steps, torch.cuda.max_memory_allocated(run.device) / 1e9
     begin = time.perf_counter()
     for _ in range(steps):
         step()
     return (time.perf_counter() - begin) / steps, None
 
 
-def bench_variant(model_config, cfg, variant, compile_model, device, warmup_steps, steps):
-    device_type = device.split(":")[0]
-    dtype = pick_dtype(cfg.dtype, device_type)
+def bench_variant(model_config, cfg, variant, compile_model, run, warmup_steps, steps):
     torch.manual_seed(cfg.seed)
-    model = GPT(variant_config(model_config, variant)).to(device)
+    model = GPT(variant_config(model_config, variant)).to(run.device)
     micro_batch_size = cfg.micro_batch_size
     if micro_batch_size == "auto":
-        micro_batch_size = find_micro_batch_size(model, cfg, Distributed(device=device), dtype)
-    optimizer = model.configure_optimizers(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), device_type)
+        micro_batch_size = find_micro_batch_size(model, cfg, run)
+    optimizer = model.configure_optimizers(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), run.device_type)
     runnable = torch.compile(model) if compile_model else model
-    step_s, memory_gb = time_training_steps(runnable, optimizer, micro_batch_size, device, dtype, warmup_steps, steps)
+    step_s, memory_gb = time_training_steps(runnable, optimizer, micro_batch_size, run, warmup_steps, steps)
     tokens_per_s = micro_batch_size * model.config.block_size / step_s
-    device_name = torch.cuda.get_device_name(device) if device_type == "cuda" else device_type
     flops_per_token = model.flops_per_token()
-    mfu = estimate_mfu(flops_per_token, tokens_per_s, device_name)
+    mfu = estimate_mfu(flops_per_token, tokens_per_s, run.device_name)
     return {
         "variant": variant,
         "compile": compile_model,
-        "device": device_name,
-        "dtype": dtype,
+        "device": run.device_name,
+        "dtype": run.dtype,
         "micro_batch_size": micro_batch_size,
         "block_size": model.config.block_size,
         "params": model.num_params()["total"],
@@ -128,8 +124,6 @@ def print_table(results):
 
 
 def main():
-    from train import TrainConfig
-
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("config", nargs="*", help="config files and --key=value overrides, as for train.py")
     parser.add_argument("--variants", default="config", help=f"comma-separated, from: {', '.join(VARIANTS)}")
@@ -139,12 +133,12 @@ def main():
     parser.add_argument("--json", help="also write the results to this file")
     args, overrides = parser.parse_known_args()
     model_config, cfg = load_config(args.config + overrides, GPTConfig, TrainConfig)
-    device = pick_device(cfg.device)
+    run = setup_run(cfg.device, cfg.dtype)
     compile_modes = {"on": [True], "off": [False], "both": [False, True], None: [cfg.compile]}[args.compile]
     results = []
     for variant in args.variants.split(","):
         for compile_model in compile_modes:
-            results.append(bench_variant(model_config, cfg, variant, compile_model, device, args.warmup, args.steps))
+            results.append(bench_variant(model_config, cfg, variant, compile_model, run, args.warmup, args.steps))
     print_table(results)
     print(json.dumps(results))
     if args.json:

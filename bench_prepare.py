@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from corpus import stream_documents, write_token_shards
-from errors import run_main
+from gptkit.corpus import stream_documents, write_token_shards
+from gptkit.errors import run_main
 from prepare_text import embedded_documents
 
 

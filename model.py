@@ -11,13 +11,15 @@ PyTorch's scaled_dot_product_attention, which picks the flash kernels on GPU.
 import inspect
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from errors import UserError
+from gptkit.checkpoint import load_checkpoint
+from gptkit.config import TrainConfig, load_config
+from gptkit.errors import UserError, run_main
 
 
 @dataclass
@@ -238,6 +240,10 @@ class Block(nn.Module):
         return x + mlp_out, aux_loss
 
 
+# Settings a resumed run may change without changing what the weights mean.
+RESUME_ADJUSTABLE = ("dropout", "moe_aux_loss_coef")
+
+
 class GPT(nn.Module):
     def __init__(self, config):
         super().__init__()
@@ -338,6 +344,26 @@ class GPT(nn.Module):
         """OpenAI GPT-2 weights (gpt2 … gpt2-xl, or a local transformers folder); see load_gpt2."""
         return load_gpt2(name_or_dir, **overrides)
 
+    @classmethod
+    def from_checkpoint(cls, checkpoint, **overrides):
+        """A GPT with a training checkpoint's config and weights (on the CPU).
+
+        overrides are model settings the user gave: the ones a trained model can take (RESUME_ADJUSTABLE) are
+        applied, every other one must equal the checkpoint's, so a flag is never silently ignored.
+        """
+        saved = {k: v for k, v in checkpoint["model_config"].items() if k in GPTConfig.__dataclass_fields__}
+        refused = {k for k, v in overrides.items() if k not in RESUME_ADJUSTABLE and v != saved.get(k)}
+        if refused:
+            differences = ", ".join(f"{k}={overrides[k]!r} (checkpoint: {saved.get(k)!r})" for k in sorted(refused))
+            raise UserError(f"the checkpoint's model differs from the settings given: {differences}")
+        model = cls(GPTConfig(**{**saved, **overrides}))
+        try:
+            model.load_state_dict(checkpoint["model"])
+        except RuntimeError as e:
+            reason = str(e).splitlines()[1].strip() if "\n" in str(e) else str(e)
+            raise UserError(f"checkpoint weights do not fit its model config: {reason}") from None
+        return model
+
     def configure_optimizers(self, weight_decay, learning_rate, betas, device_type):
         # Weight decay on matrices (and embeddings) only; biases and LayerNorm gains are not decayed.
         decay, no_decay = [], []
@@ -388,51 +414,21 @@ class GPT(nn.Module):
         return 6 * matmul_params + 12 * cfg.n_layer * cfg.n_embd * seq_len
 
 
-# Dense bf16 (fp16 where the card has no bf16) tensor-core peaks in FLOP/s, from the vendors' data sheets,
-# matched against torch.cuda.get_device_name(); the first name found in the device's name wins.
-PEAK_FLOPS = {
-    "H200": 989e12,
-    "H100 PCIe": 756e12,
-    "H100": 989e12,
-    "A100": 312e12,
-    "A6000": 155e12,
-    "A10G": 125e12,
-    "A10": 125e12,
-    "L40S": 362e12,
-    "L4": 121e12,
-    "4090": 165e12,
-    "3090": 71e12,
-    "V100": 125e12,
-    "T4": 65e12,
-}
-
-
-def peak_flops(device_name):
-    """The device's dense bf16/fp16 peak in FLOP/s, or None where unknown (CPUs, unlisted cards)."""
-    for name, flops in PEAK_FLOPS.items():
-        if name in device_name:
-            return flops
-    return None
-
-
-def estimate_mfu(flops_per_token, tokens_per_second, device_name):
-    """Model FLOPs utilisation: achieved model FLOP/s over the device's peak, or None where the peak is unknown."""
-    peak = peak_flops(device_name)
-    return None if peak is None else flops_per_token * tokens_per_second / peak
-
-
 # ----------------------------------------------------------------------------------------------------------
 # OpenAI GPT-2 weights
 
 GPT2_NAMES = ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl")
+GPT2_ADJUSTABLE = ("pos_emb", "rope_theta", "vocab_size", "block_size", "dropout", "tie_embeddings", "n_kv_head")
 TRANSPOSED = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 
 
 def load_gpt2(name_or_dir, **overrides):
     """A GPT with OpenAI GPT-2 weights from the Hugging Face hub (gpt2 … gpt2-xl) or a local transformers folder.
 
-    overrides change GPTConfig fields: pos_emb="rope" keeps every weight but the learned position table,
-    vocab_size=50304 pads the embedding with fresh rows, dropout=0.1 for fine-tuning.
+    overrides are GPTConfig fields the user gave. Those GPT2_ADJUSTABLE can change: pos_emb="rope" keeps every
+    weight but the learned position table, vocab_size=50304 pads the embedding with fresh rows, dropout=0.1 for
+    fine-tuning, tie_embeddings=False starts the head as a copy of the embedding, n_kv_head < n_head averages
+    each group's key and value heads (grouped-query attention). Any other field must equal GPT-2's.
     """
     try:
         from transformers import GPT2LMHeadModel
@@ -447,8 +443,14 @@ def load_gpt2(name_or_dir, **overrides):
             "save_pretrained"
         ) from None
     hf = hf_model.config
-    shape = dict(block_size=hf.n_positions, vocab_size=hf.vocab_size, n_layer=hf.n_layer, n_head=hf.n_head)
-    config = GPTConfig(**{**shape, "n_embd": hf.n_embd, "bias": True, "tie_embeddings": True, **overrides})
+    gpt2 = GPTConfig(
+        block_size=hf.n_positions, vocab_size=hf.vocab_size, n_layer=hf.n_layer, n_head=hf.n_head, n_embd=hf.n_embd
+    )
+    refused = sorted(k for k, v in overrides.items() if k not in GPT2_ADJUSTABLE and v != getattr(gpt2, k))
+    if refused:
+        given = ", ".join(f"{k}={overrides[k]!r} (GPT-2: {getattr(gpt2, k)!r})" for k in refused)
+        raise UserError(f"a GPT-2 warm start keeps GPT-2's shape; these settings cannot be honoured: {given}")
+    config = GPTConfig(**{**asdict(gpt2), **overrides})
     if config.vocab_size < hf.vocab_size:
         raise UserError(f"vocab_size {config.vocab_size} is smaller than GPT-2's {hf.vocab_size}")
     if config.block_size > hf.n_positions and config.pos_emb == "learned":
@@ -462,18 +464,40 @@ def load_gpt2(name_or_dir, **overrides):
             w = hf_weights[name]
             if name.endswith(TRANSPOSED):
                 w = w.t()  # GPT-2 stores these as Conv1D (in, out); nn.Linear keeps (out, in)
+            if name.endswith(("attn.c_attn.weight", "attn.c_attn.bias")):
+                w = mean_pool_kv_heads(w, config.n_head, config.n_kv_head)
             w = w[: p.shape[0]]  # a shorter block_size keeps the first positions
             p[: w.shape[0]].copy_(w)  # a padded vocabulary keeps its fresh extra rows
     return model
+
+
+def mean_pool_kv_heads(qkv, n_head, n_kv_head):
+    """Fused q|k|v rows of a multi-head layer with each group of n_head / n_kv_head key heads (and value heads)
+    replaced by their mean: the GQA paper's recipe for turning a multi-head checkpoint into grouped-query
+    attention. Key/value head j serves query heads j*g ... (j+1)*g - 1, as in scaled_dot_product_attention."""
+    q, k, v = qkv.chunk(3)
+    head_size = q.shape[0] // n_head
+
+    def pool(rows):
+        return rows.reshape(n_kv_head, n_head // n_kv_head, head_size, *rows.shape[1:]).mean(1).flatten(0, 1)
+
+    return torch.cat([q, pool(k), pool(v)])
+
+
+def load_model(checkpoint_path=None, hf=None):
+    """(model in eval mode on the CPU, tokenizer name) from a training checkpoint or GPT-2 weights (--hf)."""
+    if (checkpoint_path is None) == (hf is None):
+        raise UserError("give exactly one of --checkpoint and --hf")
+    if hf is not None:
+        return GPT.from_pretrained(hf).eval(), "gpt2"
+    checkpoint = load_checkpoint(checkpoint_path)
+    return GPT.from_checkpoint(checkpoint).eval(), checkpoint.get("tokenizer", "gpt2")
 
 
 # ----------------------------------------------------------------------------------------------------------
 
 
 def main(config_paths):
-    from config import load_config
-    from train import TrainConfig
-
     if not config_paths:
         raise UserError("usage: python model.py CONFIG.py [CONFIG.py ...]")
     header = f"{'config':<40} {'total':>9} {'non-emb':>9} {'active':>9} {'GFLOPs/token':>13}"
@@ -491,6 +515,4 @@ def main(config_paths):
 
 
 if __name__ == "__main__":
-    from errors import run_main
-
     run_main(main, sys.argv[1:])

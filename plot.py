@@ -14,8 +14,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 
-from errors import UserError, run_main  # noqa: E402
-from metrics import read_metrics  # noqa: E402
+from gptkit.errors import UserError, run_main  # noqa: E402
+from gptkit.metrics import read_metrics  # noqa: E402
 
 
 def moving_average(values, window):

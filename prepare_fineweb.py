@@ -11,8 +11,8 @@ Re-running continues after the last finished shard.
 
 import argparse
 
-from corpus import stream_documents, write_token_shards
-from errors import run_main
+from gptkit.corpus import stream_documents, write_token_shards
+from gptkit.errors import run_main
 
 
 def main():

@@ -10,8 +10,8 @@ the parquet conversion that the Hugging Face hub keeps (revision refs/convert/pa
 
 import argparse
 
-from corpus import stream_documents, write_token_shards
-from errors import run_main
+from gptkit.corpus import stream_documents, write_token_shards
+from gptkit.errors import run_main
 
 
 def main():

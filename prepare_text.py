@@ -5,38 +5,14 @@ Any local text into token shards: each file is a document; the first 10% of the 
     python prepare_text.py notes/*.txt --tokenizer bytes --out data/notes
     python prepare_text.py --embedded                                    # the offline demo corpus
 
-The embedded corpus is the Python documentation's topic pages that ship with every Python installation
-(pydoc_data.topics: the language reference's sections on statements, operators, types, ...): real English
-text, about half a million characters, on every machine that runs this repository.
+The embedded corpus is described in gptkit/corpus.py.
 """
 
 import argparse
 from pathlib import Path
 
-from corpus import write_token_shards
-from errors import UserError, run_main
-from tokenizer import encode_document, get_tokenizer
-
-EMBEDDED_DATA_DIR = "data/python_docs"
-
-
-def embedded_documents():
-    from pydoc_data.topics import topics
-
-    return [topics[name] for name in sorted(topics)]
-
-
-def prepare_texts(texts, out_dir, tokenizer_name, val_fraction=0.1, workers=None):
-    if not texts or not any(texts):
-        raise UserError("no text to prepare")
-    tokenizer = get_tokenizer(tokenizer_name)
-    total_tokens = sum(len(encode_document(tokenizer, text)) for text in texts)
-    val_tokens = max(1, int(total_tokens * val_fraction))
-    return write_token_shards(texts, out_dir, Path(out_dir).name, tokenizer_name, 100_000_000, val_tokens, workers)
-
-
-def prepare_embedded(out_dir=EMBEDDED_DATA_DIR):
-    return prepare_texts(embedded_documents(), out_dir, "bytes", workers=1)
+from gptkit.corpus import EMBEDDED_DATA_DIR, prepare_embedded, prepare_texts
+from gptkit.errors import UserError, run_main
 
 
 def main():

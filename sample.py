@@ -9,26 +9,11 @@ Sample text from a checkpoint or from OpenAI GPT-2, with the KV cache, on CPU, C
 import argparse
 from pathlib import Path
 
-import torch
-
-from checkpoint import load_model
-from distributed import pick_device
-from errors import UserError, run_main
-from precision import autocast_context, pick_dtype
-from tokenizer import get_tokenizer
-
-
-def sample(model, tokenizer, prompt, num_samples, max_new_tokens, temperature, top_k, seed, device):
-    """num_samples continuations of prompt (an empty prompt starts from end-of-text), as strings."""
-    tokens = tokenizer.encode(prompt) or [tokenizer.eot_token]
-    if len(tokens) >= model.config.block_size:
-        tokens = tokens[-(model.config.block_size - 1) :]
-    idx = torch.tensor([tokens] * num_samples, device=device)
-    generator = torch.Generator(device).manual_seed(seed)
-    device_type = device.split(":")[0]
-    with autocast_context(device_type, pick_dtype("auto", device_type)):
-        out = model.generate(idx, max_new_tokens, temperature=temperature, top_k=top_k, generator=generator)
-    return [tokenizer.decode(row[len(tokens) :].tolist()) for row in out]
+from gptkit.distributed import pick_device
+from gptkit.errors import UserError, run_main
+from gptkit.sampling import sample
+from gptkit.tokenizer import get_tokenizer
+from model import load_model
 
 
 def main():

@@ -4,10 +4,10 @@ import pytest
 
 from bench import variant_config
 from conftest import run_script
-from distributed import Distributed
-from micro_batch import find_micro_batch_size
+from gptkit.config import TrainConfig
+from gptkit.distributed import Run
+from gptkit.micro_batch import find_micro_batch_size
 from model import GPT, GPTConfig
-from train import TrainConfig
 
 TINY = [
     "--vocab_size=257",
@@ -68,13 +68,13 @@ def test_variants_change_only_what_they_name():
 def test_auto_micro_batch_divides_the_total_batch_and_falls_back_on_cpu(total_sequences, world_size, expected):
     model = GPT(GPTConfig(vocab_size=257, block_size=32, n_layer=1, n_head=2, n_embd=16))
     cfg = TrainConfig(total_batch_tokens=total_sequences * 32, micro_batch_size="auto")
-    chosen = find_micro_batch_size(model, cfg, Distributed(world_size=world_size, device="cpu"), "float32")
+    chosen = find_micro_batch_size(model, cfg, Run(world_size=world_size, device="cpu"))
     assert chosen == expected
     assert cfg.total_batch_tokens % (chosen * 32 * world_size) == 0
 
 
 def test_train_with_auto_micro_batch_logs_the_choice(tmp_path):
-    from prepare_text import embedded_documents, prepare_texts
+    from gptkit.corpus import embedded_documents, prepare_texts
 
     prepare_texts(embedded_documents()[:5], tmp_path / "docs", "bytes", workers=1)
     data_dir, out_dir = f"--data_dir={tmp_path / 'docs'}", f"--out_dir={tmp_path}"

@@ -5,10 +5,10 @@ from dataclasses import asdict
 import pytest
 import torch
 
-import checkpoint
-from checkpoint import load_checkpoint, load_model, save_checkpoint
-from errors import UserError
-from model import GPT, GPTConfig
+from gptkit import checkpoint
+from gptkit.checkpoint import load_checkpoint, save_checkpoint
+from gptkit.errors import UserError
+from model import GPT, GPTConfig, load_model
 
 
 def small_checkpoint():

@@ -2,8 +2,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from config import load_config
-from errors import UserError
+from gptkit.config import load_config
+from gptkit.errors import UserError
 
 
 @dataclass

@@ -4,12 +4,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from config import load_config
 from conftest import ROOT, run_script
-from metrics import read_metrics
+from gptkit.config import TrainConfig, load_config
+from gptkit.metrics import read_metrics
 from model import GPT, GPTConfig
 from plot import moving_average, plot_runs
-from train import TrainConfig
 
 CONFIGS = sorted((ROOT / "configs").glob("*.py"))
 

@@ -5,14 +5,13 @@ import sys
 import numpy as np
 import pytest
 
-import corpus
 from conftest import ROOT, run_script
-from corpus import write_token_shards
-from dataloader import ShardedBatches, validation_batches
-from errors import UserError
-from prepare_text import embedded_documents, prepare_texts
-from shards import find_shards, read_shard, write_shard
-from tokenizer import ByteTokenizer, encode_document, get_tokenizer
+from gptkit import corpus
+from gptkit.corpus import embedded_documents, prepare_texts, write_token_shards
+from gptkit.dataloader import ShardedBatches, validation_batches
+from gptkit.errors import UserError
+from gptkit.shards import find_shards, read_shard, write_shard
+from gptkit.tokenizer import ByteTokenizer, encode_document, get_tokenizer
 
 WORDS = "the quick brown fox jumps over a lazy dog while seven wizards quietly hex bad jumbo vows".split()
 
@@ -31,7 +30,8 @@ def test_gpt2_tokenizer_is_the_real_one():
 
 def test_gpt2_tokenizer_offline_without_cache_names_the_variable(tmp_path):
     code = (
-        "import tokenizer, errors\ntry:\n  tokenizer.get_tokenizer('gpt2')\nexcept errors.UserError as e:\n  print(e)"
+        "from gptkit import tokenizer, errors\n"
+        "try:\n  tokenizer.get_tokenizer('gpt2')\nexcept errors.UserError as e:\n  print(e)"
     )
     env = {
         "PATH": "/usr/bin:/bin",

@@ -6,13 +6,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from checkpoint import save_checkpoint
 from conftest import run_script
-from distributed import Distributed
-from hellaswag import evaluate_hellaswag, render_example
+from gptkit.checkpoint import save_checkpoint
+from gptkit.distributed import Run
+from gptkit.hellaswag import evaluate_hellaswag, render_example
+from gptkit.sampling import sample
+from gptkit.tokenizer import get_tokenizer
 from model import GPT, GPTConfig
-from sample import sample
-from tokenizer import get_tokenizer
 
 # Invented examples in HellaSwag's format (not taken from the dataset).
 EXAMPLES = [
@@ -71,7 +71,7 @@ def plain_choice(model, tokenizer, example):
 def test_batched_scores_equal_one_ending_at_a_time(examples_file):
     model = small_gpt2()
     tokenizer = get_tokenizer("gpt2")
-    result = evaluate_hellaswag(model, examples_file, Distributed(), torch.autocast("cpu", enabled=False))
+    result = evaluate_hellaswag(model, examples_file, Run())
     assert result["examples"] == 4
     for i, prediction, prediction_norm in result["predictions"]:
         assert (prediction, prediction_norm) == plain_choice(model, tokenizer, EXAMPLES[i])
@@ -92,7 +92,7 @@ def test_an_ending_the_model_prefers_is_counted_right(examples_file):
         model.lm_head.weight.zero_()
         model.lm_head.weight[:, 0] = -5.0
         model.lm_head.weight[sorted(preferred), 0] = 5.0
-    result = evaluate_hellaswag(model, examples_file, Distributed(), torch.autocast("cpu", enabled=False), limit=1)
+    result = evaluate_hellaswag(model, examples_file, Run(), limit=1)
     assert result["predictions"] == [(0, 2, 2)]
     assert result["acc"] == result["acc_norm"] == 1.0
 
@@ -160,8 +160,8 @@ def test_zero_temperature_or_top_k_one_is_greedy(temperature, top_k):
 
 
 def test_download_failure_names_the_data_option(tmp_path):
-    from errors import UserError
-    from hellaswag import hellaswag_file
+    from gptkit.errors import UserError
+    from gptkit.hellaswag import hellaswag_file
 
     with pytest.raises(UserError, match="--data"):
         hellaswag_file(cache_file=tmp_path / "hellaswag_val.jsonl", url="http://127.0.0.1:9/hellaswag_val.jsonl")

@@ -5,8 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from errors import UserError
-from model import GPT, GPTConfig, MixtureOfExperts, apply_rope, estimate_mfu, rope_angles
+from gptkit.errors import UserError
+from gptkit.metrics import estimate_mfu
+from model import GPT, GPTConfig, MixtureOfExperts, apply_rope, rope_angles
 
 TINY = dict(block_size=32, vocab_size=101, n_layer=2, n_head=4, n_embd=32)
 

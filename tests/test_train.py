@@ -8,11 +8,12 @@ import time
 import pytest
 import torch
 
-from checkpoint import load_checkpoint
 from conftest import ROOT, run_script
-from metrics import read_metrics
-from prepare_text import embedded_documents, prepare_texts
-from train import TrainConfig, learning_rate
+from gptkit.checkpoint import load_checkpoint
+from gptkit.config import TrainConfig
+from gptkit.corpus import embedded_documents, prepare_texts
+from gptkit.metrics import read_metrics
+from gptkit.schedule import learning_rate
 
 TINY_RUN = [
     "--vocab_size=257",

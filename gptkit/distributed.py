@@ -1,5 +1,6 @@
 """
-Which device this process uses and, when launched by torchrun, its place in the distributed run.
+The run this process belongs to: its device, the float type it computes in and, when launched by torchrun,
+its place in the distributed run.
 
 torchrun sets RANK, LOCAL_RANK and WORLD_SIZE; without them this is a single process. The process group uses
 NCCL on CUDA and gloo on CPU (multi-process CPU runs are what the tests use to check DDP).
@@ -11,15 +12,17 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from errors import UserError
+from gptkit.errors import UserError
+from gptkit.precision import autocast_context, pick_dtype
 
 
 @dataclass
-class Distributed:
+class Run:
     rank: int = 0
     local_rank: int = 0
     world_size: int = 1
     device: str = "cpu"
+    dtype: str = "float32"  # what the matmuls compute in: float32, bfloat16 or float16
 
     @property
     def is_master(self):  # rank 0 logs, evaluates samples and writes checkpoints
@@ -29,21 +32,37 @@ class Distributed:
     def device_type(self):
         return self.device.split(":")[0]
 
+    @property
+    def device_name(self):
+        """The GPU's name ("NVIDIA H100 80GB HBM3"), or the device type elsewhere; MFU looks its peak up by it."""
+        return torch.cuda.get_device_name(self.device) if self.device_type == "cuda" else self.device_type
+
+    def autocast(self):
+        """A fresh autocast context for this run's dtype (a no-op for float32)."""
+        return autocast_context(self.device_type, self.dtype)
+
 
 def pick_device(choice="auto"):
-    if choice != "auto":
-        return choice
-    if torch.cuda.is_available():
-        return "cuda"
-    if torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
+    if choice == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        return "mps" if torch.backends.mps.is_available() else "cpu"
+    if choice.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"device {choice!r} asked for, but this machine's torch sees no CUDA GPU; use --device=cpu")
+    if choice == "mps" and not torch.backends.mps.is_available():
+        raise UserError("device 'mps' asked for, but this machine has no Apple GPU; use --device=cpu")
+    return choice
 
 
-def setup_distributed(device_choice="auto"):
+def setup_run(device_choice="auto", dtype_choice="auto"):
+    """This process' Run; joins the process group when launched by torchrun."""
     device = pick_device(device_choice)
+    dtype = pick_dtype(dtype_choice, device.split(":")[0])
+    if device.startswith("cuda"):
+        torch.backends.cuda.matmul.allow_tf32 = True  # TF32 for the float32 matmuls that remain
+        torch.backends.cudnn.allow_tf32 = True
     if "RANK" not in os.environ:
-        return Distributed(device=device)
+        return Run(device=device, dtype=dtype)
     rank, local_rank, world_size = (int(os.environ[k]) for k in ("RANK", "LOCAL_RANK", "WORLD_SIZE"))
     if device.startswith("cuda"):
         if local_rank >= torch.cuda.device_count():
@@ -51,7 +70,7 @@ def setup_distributed(device_choice="auto"):
         device = f"cuda:{local_rank}"
         torch.cuda.set_device(device)
     dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
-    return Distributed(rank, local_rank, world_size, device)
+    return Run(rank, local_rank, world_size, device, dtype)
 
 
 def all_reduce_mean(tensor, world_size):

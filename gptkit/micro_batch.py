@@ -7,8 +7,7 @@ the config says and gradient accumulation makes up the difference.
 
 import torch
 
-from errors import UserError
-from precision import autocast_context
+from gptkit.errors import UserError
 
 MEMORY_HEADROOM = 0.9  # keep a trial step's peak under this share of the GPU's memory
 CPU_MICRO_BATCH = 12  # off CUDA there is no memory to fill: the largest divisor up to this
@@ -20,20 +19,20 @@ def random_batch(batch_size, block_size, vocab_size, device):
     return tokens[:, :-1], tokens[:, 1:]
 
 
-def fits_in_memory(model, batch_size, device, dtype):
+def fits_in_memory(model, batch_size, run):
     """Whether a training step at this micro-batch stays under the headroom (CUDA only); leaves weights unchanged."""
     params = [p for p in model.parameters() if p.requires_grad]
     try:
         torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(device)
+        torch.cuda.reset_peak_memory_stats(run.device)
         adam_state = [torch.empty_like(p, dtype=torch.float32) for p in params for _ in range(2)]  # AdamW's moments
-        x, y = random_batch(batch_size, model.config.block_size, model.config.vocab_size, device)
-        with autocast_context("cuda", dtype):
+        x, y = random_batch(batch_size, model.config.block_size, model.config.vocab_size, run.device)
+        with run.autocast():
             _, loss = model(x, y)
         loss.backward()
-        peak = torch.cuda.max_memory_allocated(device)
+        peak = torch.cuda.max_memory_allocated(run.device)
         del adam_state, loss
-        fits = peak <= MEMORY_HEADROOM * torch.cuda.get_device_properties(device).total_memory
+        fits = peak <= MEMORY_HEADROOM * torch.cuda.get_device_properties(run.device).total_memory
     except torch.OutOfMemoryError:
         fits = False
     for p in params:
@@ -42,7 +41,7 @@ def fits_in_memory(model, batch_size, device, dtype):
     return fits
 
 
-def find_micro_batch_size(model, cfg, run, dtype):
+def find_micro_batch_size(model, cfg, run):
     """The largest micro-batch that fits the GPU and divides each process' share of total_batch_tokens, so the
     total batch is kept by adjusting gradient accumulation. Off CUDA: the largest such divisor up to 12."""
     sequences = cfg.total_batch_tokens // (model.config.block_size * run.world_size)
@@ -56,9 +55,9 @@ def find_micro_batch_size(model, cfg, run, dtype):
         while low < high:
             middle = (low + high + 1) // 2
             low, high = (
-                (middle, high) if fits_in_memory(model, candidates[middle], run.device, dtype) else (low, middle - 1)
+                (middle, high) if fits_in_memory(model, candidates[middle], run) else (low, middle - 1)
             )
-        if low == 0 and not fits_in_memory(model, candidates[0], run.device, dtype):
+        if low == 0 and not fits_in_memory(model, candidates[0], run):
             raise UserError("not even a micro-batch of 1 sequence fits this GPU; use a smaller model or block_size")
         chosen = candidates[low]
     if run.is_master:

@@ -5,7 +5,7 @@ Both put the end-of-text token between documents. A tokenizer is named in every 
 model cannot be mixed up silently.
 """
 
-from errors import UserError
+from gptkit.errors import UserError
 
 
 class ByteTokenizer:

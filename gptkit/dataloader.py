@@ -12,9 +12,9 @@ loader's whole state, which makes resuming exact.
 import numpy as np
 import torch
 
-from errors import UserError
-from shards import read_shard
-from tokenizer import VOCAB_SIZES
+from gptkit.errors import UserError
+from gptkit.shards import read_shard
+from gptkit.tokenizer import VOCAB_SIZES
 
 
 class ShardedBatches:

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from errors import UserError
-from shards import token_dtype, write_shard
-from tokenizer import VOCAB_SIZES, encode_document, get_tokenizer
+from gptkit.errors import UserError
+from gptkit.shards import token_dtype, write_shard
+from gptkit.tokenizer import VOCAB_SIZES, encode_document, get_tokenizer
 
 DOCUMENTS_PER_CHUNK = 2048  # documents handed to the worker pool at once: bounds memory whatever the corpus size
 
@@ -187,3 +187,30 @@ def write_token_shards(documents, out_dir, prefix, tokenizer_name, shard_size, v
     else:  # the last shard ended exactly at the corpus' end
         _write_progress(progress_file, settings, shard_index, document_index, 0, complete=True)
     return [_shard_path(out_dir, prefix, i) for i in range(shard_index)]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Local texts, and the embedded demo corpus: the Python documentation's topic pages that ship with every Python
+# installation (pydoc_data.topics: the language reference's sections on statements, operators, types, ...):
+# real English text, about half a million characters, on every machine that runs this repository.
+
+EMBEDDED_DATA_DIR = "data/python_docs"
+
+
+def embedded_documents():
+    from pydoc_data.topics import topics
+
+    return [topics[name] for name in sorted(topics)]
+
+
+def prepare_texts(texts, out_dir, tokenizer_name, val_fraction=0.1, workers=None):
+    if not texts or not any(texts):
+        raise UserError("no text to prepare")
+    tokenizer = get_tokenizer(tokenizer_name)
+    total_tokens = sum(len(encode_document(tokenizer, text)) for text in texts)
+    val_tokens = max(1, int(total_tokens * val_fraction))
+    return write_token_shards(texts, out_dir, Path(out_dir).name, tokenizer_name, 100_000_000, val_tokens, workers)
+
+
+def prepare_embedded(out_dir=EMBEDDED_DATA_DIR):
+    return prepare_texts(embedded_documents(), out_dir, "bytes", workers=1)

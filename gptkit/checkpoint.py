@@ -9,13 +9,11 @@ interrupted save never replaces the last good checkpoint with half a file.
 import os
 import pickle
 import random
-from dataclasses import fields
 from pathlib import Path
 
 import torch
 
-from errors import UserError
-from model import GPT, GPTConfig
+from gptkit.errors import UserError
 
 
 def save_checkpoint(path, checkpoint):
@@ -39,18 +37,6 @@ def load_checkpoint(path):
     return checkpoint
 
 
-def model_from_checkpoint(checkpoint):
-    """A GPT with the checkpoint's config and weights (on the CPU)."""
-    known = {f.name for f in fields(GPTConfig)}
-    config = GPTConfig(**{k: v for k, v in checkpoint["model_config"].items() if k in known})
-    model = GPT(config)
-    try:
-        model.load_state_dict(checkpoint["model"])
-    except RuntimeError as e:
-        raise UserError(f"checkpoint weights do not fit its model config: {str(e).splitlines()[1].strip()}") from None
-    return model
-
-
 def rng_state():
     state = {"python": random.getstate(), "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
@@ -63,13 +49,3 @@ def set_rng_state(state):
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state(state["cuda"])
-
-
-def load_model(checkpoint_path=None, hf=None):
-    """(model in eval mode on the CPU, tokenizer name) from a training checkpoint or GPT-2 weights (--hf)."""
-    if (checkpoint_path is None) == (hf is None):
-        raise UserError("give exactly one of --checkpoint and --hf")
-    if hf is not None:
-        return GPT.from_pretrained(hf).eval(), "gpt2"
-    checkpoint = load_checkpoint(checkpoint_path)
-    return model_from_checkpoint(checkpoint).eval(), checkpoint.get("tokenizer", "gpt2")

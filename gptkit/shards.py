@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from errors import UserError
+from gptkit.errors import UserError
 
 MAGIC = b"GPTSHARD"
 VERSION = 1

@@ -1,0 +1,172 @@
+"""
+Plain-Python config files and --key=value flags, checked against dataclasses; and TrainConfig, the training
+settings, which checks its own values.
+
+A config file is trusted Python that assigns names (`n_layer = 12`). Files are read in order, then flags;
+later ones override earlier ones. Every name must be a field of one of the given dataclasses and have that
+field's type, otherwise loading stops at once with a one-line error that names the valid keys. Values are
+checked by the dataclasses themselves (`__post_init__`), so every command that builds one fails the same way.
+"""
+
+import ast
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+
+from gptkit.errors import UserError
+
+INIT_FROM = ("scratch", "resume")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+DEVICES = ("auto", "cuda", "cpu", "mps")
+WANDB_MODES = ("online", "offline")
+
+
+def read_config_file(path):
+    """The names a config file assigns (private names, modules, functions and classes left out)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"config file {path} not found")
+    namespace = {}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    return {
+        key: value
+        for key, value in namespace.items()
+        if not key.startswith("_") and not isinstance(value, (types.ModuleType, types.FunctionType, type))
+    }
+
+
+def parse_flag(flag, field_types):
+    """'--key=value' -> (key, value): the text itself for a str field (--wandb_run_name=123 stays a name),
+    otherwise a Python literal where it parses as one (1e-4, True, None), else the text."""
+    if not flag.startswith("--") or "=" not in flag:
+        raise UserError(f"expected a config file or --key=value, got {flag!r}")
+    key, text = flag[2:].split("=", 1)
+    if field_types.get(key) is str:
+        return key, text
+    try:
+        return key, ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return key, text
+
+
+def check_type(key, value, expected):
+    """value converted to the field type `expected` (an int is a fine float), or a UserError."""
+    allowed = typing.get_args(expected) if typing.get_origin(expected) in (typing.Union, types.UnionType) else ()
+    for option in allowed or (expected,):
+        if option is type(None) and value is None:
+            return None
+        if option is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if option is not type(None) and type(value) is option:
+            return value
+    names = " or ".join("None" if t is type(None) else t.__name__ for t in allowed or (expected,))
+    raise UserError(f"config key {key!r} must be {names}, got {value!r} ({type(value).__name__})")
+
+
+def read_settings(sources, *config_classes):
+    """{key: value} of every key the sources set, type-checked against the fields of config_classes."""
+    field_types = {}
+    for cls in config_classes:
+        field_types.update(typing.get_type_hints(cls))
+    settings = {}
+    for source in sources:
+        if source.startswith("--"):
+            key, value = parse_flag(source, field_types)
+            items, origin = {key: value}, "flag"
+        else:
+            items, origin = read_config_file(source), source
+        for key, value in items.items():
+            if key not in field_types:
+                valid = ", ".join(sorted(field_types))
+                raise UserError(f"unknown config key {key!r} ({origin}); valid keys: {valid}")
+            settings[key] = check_type(key, value, field_types[key])
+    return settings
+
+
+def build_configs(settings, *config_classes):
+    """Instances of config_classes, each taking the settings that are its fields (the rest keep defaults)."""
+    instances = []
+    for cls in config_classes:
+        names = {f.name for f in dataclasses.fields(cls)}
+        instances.append(cls(**{k: v for k, v in settings.items() if k in names}))
+    return tuple(instances)
+
+
+def load_config(sources, *config_classes):
+    """Instances of config_classes filled from sources: config file paths and '--key=value' flags."""
+    return build_configs(read_settings(sources, *config_classes), *config_classes)
+
+
+@dataclass
+class TrainConfig:
+    # input and output
+    out_dir: str = "out"
+    data_dir: str = "data/python_docs"  # folder of *_train_*.bin and *_val_*.bin shards
+    init_from: str = "scratch"  # "scratch", "resume" (out_dir/ckpt.pt), or GPT-2 weights: "gpt2" ... or a folder
+    # batch: total_batch_tokens = micro_batch_size * block_size * processes * gradient accumulation steps
+    total_batch_tokens: int = 524288  # ~0.5M tokens per optimizer step, as GPT-2 / GPT-3 small
+    micro_batch_size: int | str = 16  # sequences per forward pass and process, or "auto": the most that fit
+    # optimizer and schedule: linear warmup, cosine decay to min_lr at lr_decay_iters, then constant
+    max_iters: int = 19073  # optimizer steps (10B tokens at 0.5M per step)
+    learning_rate: float = 6e-4
+    min_lr: float = 6e-5
+    warmup_iters: int = 2000
+    lr_decay_iters: int = 19073
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0  # 0 turns clipping off
+    # evaluation, sampling, logging, checkpoints (0 turns an interval off)
+    eval_interval: int = 250
+    eval_iters: int = 20  # validation batches per process
+    log_interval: int = 10
+    checkpoint_interval: int = 250
+    sample_interval: int = 0
+    sample_tokens: int = 200
+    hellaswag_interval: int = 0
+    hellaswag_limit: int = 0  # examples per evaluation, 0: all 10042
+    hellaswag_data: str = ""  # a local HellaSwag validation jsonl; empty: download once into data/hellaswag
+    wandb_log: bool = False
+    wandb_project: str = "gpt"
+    wandb_run_name: str = ""
+    wandb_mode: str = "online"  # "online" or "offline" (run files kept in out_dir/wandb for `wandb sync`)
+    # system
+    device: str = "auto"  # "auto", "cuda", "cpu", "mps"
+    dtype: str = "auto"  # "auto" (bfloat16 where the GPU has it, float16 + gradient scaler where not, CPU float32)
+    compile: bool = True  # torch.compile the model
+    seed: int = 1337
+
+    def __post_init__(self):
+        problems = []
+        intervals = ("eval_interval", "log_interval", "checkpoint_interval", "sample_interval", "hellaswag_interval")
+        counts = ("eval_iters", "sample_tokens", "hellaswag_limit", "warmup_iters", "lr_decay_iters", "max_iters")
+        for key in intervals + counts:
+            if getattr(self, key) < 0:
+                problems.append(f"{key} must be >= 0, got {getattr(self, key)}")
+        if self.eval_interval and not self.eval_iters:
+            problems.append("eval_iters must be >= 1 when eval_interval is on")
+        if self.total_batch_tokens < 1:
+            problems.append(f"total_batch_tokens must be >= 1, got {self.total_batch_tokens}")
+        if isinstance(self.micro_batch_size, str) and self.micro_batch_size != "auto":
+            problems.append(f"micro_batch_size must be a number or 'auto', got {self.micro_batch_size!r}")
+        elif isinstance(self.micro_batch_size, int) and self.micro_batch_size < 1:
+            problems.append(f"micro_batch_size must be >= 1 or 'auto', got {self.micro_batch_size}")
+        for key in ("learning_rate", "min_lr", "weight_decay", "grad_clip"):
+            if getattr(self, key) < 0:
+                problems.append(f"{key} must be >= 0, got {getattr(self, key)}")
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            problems.append(f"beta1 and beta2 must be in [0, 1), got {self.beta1} and {self.beta2}")
+        if self.warmup_iters > self.lr_decay_iters:
+            problems.append(f"warmup_iters ({self.warmup_iters}) exceeds lr_decay_iters ({self.lr_decay_iters})")
+        named = self.init_from in INIT_FROM or self.init_from.startswith("gpt2")
+        if not named and not (self.init_from and Path(self.init_from).is_dir()):
+            valid = ", ".join(INIT_FROM)
+            problems.append(f"init_from must be {valid}, a GPT-2 name or a folder, got {self.init_from!r}")
+        choices = {"dtype": DTYPES, "device": DEVICES, "wandb_mode": WANDB_MODES}
+        for key, valid in choices.items():
+            if getattr(self, key) not in valid and not (key == "device" and self.device.startswith("cuda:")):
+                problems.append(f"{key} must be one of {', '.join(valid)}, got {getattr(self, key)!r}")
+        if problems:
+            raise UserError("bad training settings: " + "; ".join(problems))
