@@ -17,9 +17,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from gptkit.corpus import stream_documents, write_token_shards
+from gptkit.corpus import embedded_documents, stream_documents, write_token_shards
 from gptkit.errors import run_main
-from prepare_text import embedded_documents
 
 
 def build_parquet(path, megabytes, seed=0):

@@ -3,10 +3,7 @@ import json
 import pytest
 
 from bench import variant_config
-from conftest import run_script
-from gptkit.config import TrainConfig
-from gptkit.distributed import Run
-from gptkit.micro_batch import find_micro_batch_size
+from conftest import assert_one_line_error, run_script
 from model import GPT, GPTConfig
 
 TINY = [
@@ -64,21 +61,6 @@ def test_variants_change_only_what_they_name():
     assert variant_config(base, "rope").pos_emb == "rope" and variant_config(base, "rope").n_layer == 12
 
 
-@pytest.mark.parametrize("total_sequences,world_size,expected", [(20, 1, 10), (20, 2, 10), (48, 2, 12), (7, 1, 7)])
-def test_auto_micro_batch_divides_the_total_batch_and_falls_back_on_cpu(total_sequences, world_size, expected):
-    model = GPT(GPTConfig(vocab_size=257, block_size=32, n_layer=1, n_head=2, n_embd=16))
-    cfg = TrainConfig(total_batch_tokens=total_sequences * 32, micro_batch_size="auto")
-    chosen = find_micro_batch_size(model, cfg, Run(world_size=world_size, device="cpu"))
-    assert chosen == expected
-    assert cfg.total_batch_tokens % (chosen * 32 * world_size) == 0
-
-
-def test_train_with_auto_micro_batch_logs_the_choice(tmp_path):
-    from gptkit.corpus import embedded_documents, prepare_texts
-
-    prepare_texts(embedded_documents()[:5], tmp_path / "docs", "bytes", workers=1)
-    data_dir, out_dir = f"--data_dir={tmp_path / 'docs'}", f"--out_dir={tmp_path}"
-    auto = ("--micro_batch_size=auto", "--total_batch_tokens=640", "--max_iters=1", "--compile=False")
-    result = run_script("train.py", *TINY, *auto, data_dir, out_dir)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "micro_batch_size auto: 10 (gradient accumulation 2)" in result.stdout
+def test_an_unknown_dtype_is_one_line(tmp_path):
+    result = run_script("bench.py", *TINY, "--dtype=float8", "--steps=1")
+    assert_one_line_error(result, "dtype must be one of auto, float32, bfloat16, float16, got 'float8'")

@@ -8,7 +8,7 @@ from conftest import ROOT, run_script
 from gptkit.config import TrainConfig, load_config
 from gptkit.metrics import read_metrics
 from model import GPT, GPTConfig
-from plot import moving_average, plot_runs
+from plot import plot_runs
 
 CONFIGS = sorted((ROOT / "configs").glob("*.py"))
 
@@ -72,8 +72,3 @@ def test_demo_trains_and_its_loss_goes_down(tmp_path):
     assert len(losses) == 6 and losses[-1] < losses[0] - 0.5
     png = plot_runs([out_dir], tmp_path / "loss.png")
     assert Path(png).stat().st_size > 10_000
-
-
-def test_moving_average():
-    assert moving_average([1.0, 3.0, 5.0, 7.0], 2) == [1.0, 2.0, 4.0, 6.0]
-    assert moving_average([1.0, 2.0], 1) == [1.0, 2.0]

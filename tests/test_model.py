@@ -5,9 +5,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from conftest import ROOT, run_script, small_checkpoint
+from gptkit.checkpoint import save_checkpoint
 from gptkit.errors import UserError
-from gptkit.metrics import estimate_mfu
-from model import GPT, GPTConfig, MixtureOfExperts, apply_rope, rope_angles
+from model import GPT, GPTConfig, MixtureOfExperts, apply_rope, load_model, rope_angles
 
 TINY = dict(block_size=32, vocab_size=101, n_layer=2, n_head=4, n_embd=32)
 
@@ -17,18 +18,15 @@ def tiny_model(**overrides):
     return GPT(GPTConfig(**{**TINY, **overrides})).eval()
 
 
-def test_logits_equal_huggingface_gpt2(tmp_path):
-    transformers = pytest.importorskip("transformers")
-    hf_config = transformers.GPT2Config(n_layer=2, n_head=4, n_embd=32, n_positions=64, vocab_size=97)
-    torch.manual_seed(0)
-    hf_model = transformers.GPT2LMHeadModel(hf_config).eval()
-    with torch.no_grad():  # non-zero biases and LayerNorm gains, so a wrong mapping cannot hide
-        for p in hf_model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    hf_model.save_pretrained(tmp_path)
+def hf_logits(hf_model, idx):
+    with torch.no_grad():
+        return hf_model(idx).logits
 
-    model = GPT.from_pretrained(str(tmp_path)).eval()
-    idx = torch.randint(0, 97, (2, 64))
+
+def test_logits_equal_huggingface_gpt2(tiny_hf_gpt2):
+    folder, hf_model = tiny_hf_gpt2
+    model = GPT.from_pretrained(str(folder)).eval()
+    idx = torch.randint(0, 257, (2, 64))
     with torch.no_grad():
         ours, our_loss = model(idx, targets=idx)
         theirs = hf_model(idx, labels=idx)
@@ -250,11 +248,6 @@ def test_active_parameters_and_flops_count_only_chosen_experts():
     assert gpt2.flops_per_token() == expected
 
 
-def test_mfu_uses_the_device_peak():
-    assert estimate_mfu(1e9, 494.5e3, "NVIDIA H100 80GB HBM3") == pytest.approx(0.5)
-    assert estimate_mfu(1e9, 1e3, "cpu") is None
-
-
 @pytest.mark.parametrize(
     "fields,message",
     [
@@ -282,3 +275,110 @@ def test_optimizer_decays_matrices_only():
     decayed = {id(p) for p in optimizer.param_groups[0]["params"]}
     for name, p in model.named_parameters():
         assert (id(p) in decayed) == (p.dim() >= 2 and not name.endswith("bias")), name
+
+
+# ----------------------------------------------------------------------------------------------------------
+# GPT-2 warm start into grouped-query attention, and the settings a warm start or a checkpoint cannot honour
+
+
+def test_gpt2_converted_to_as_many_kv_heads_as_heads_is_gpt2(tiny_hf_gpt2):
+    folder, hf_model = tiny_hf_gpt2
+    model = GPT.from_pretrained(str(folder), n_kv_head=4).eval()
+    idx = torch.randint(0, 257, (2, 64))
+    with torch.no_grad():
+        ours, _ = model(idx)
+    assert (ours - hf_logits(hf_model, idx)).abs().max().item() <= 1e-4
+
+
+def group_means_of_gpt2(hf_attention, n_head, n_kv_head):
+    """The key and value heads of GPT-2's fused Conv1D (in, q|k|v out) averaged over each group of query heads,
+    one head at a time, as (weight rows in nn.Linear's (out, in) layout, bias)."""
+    weight, bias = hf_attention.c_attn.weight, hf_attention.c_attn.bias
+    width = weight.shape[0]
+    head_size, group = width // n_head, n_head // n_kv_head
+    rows, biases = [], []
+    for part in (1, 2):  # keys, then values
+        for kv_head in range(n_kv_head):
+            heads = range(kv_head * group, (kv_head + 1) * group)
+            columns = [slice(part * width + h * head_size, part * width + (h + 1) * head_size) for h in heads]
+            rows.append(sum(weight[:, c] for c in columns).t() / group)
+            biases.append(sum(bias[c] for c in columns) / group)
+    return torch.cat(rows), torch.cat(biases)
+
+
+@pytest.mark.parametrize("n_kv_head", [2, 1])
+def test_gpt2_into_gqa_averages_each_groups_key_and_value_heads(tiny_hf_gpt2, n_kv_head):
+    folder, hf_model = tiny_hf_gpt2
+    model = GPT.from_pretrained(str(folder), n_kv_head=n_kv_head)
+    assert model.config.n_head == 4 and model.config.n_kv_head == n_kv_head
+    for block, hf_block in zip(model.transformer.h, hf_model.transformer.h):
+        attn, hf_attn = block.attn, hf_block.attn
+        kv_weight, kv_bias = group_means_of_gpt2(hf_attn, 4, n_kv_head)
+        assert torch.allclose(attn.c_attn.weight[32:], kv_weight, atol=1e-6)
+        assert torch.allclose(attn.c_attn.bias[32:], kv_bias, atol=1e-6)
+        assert torch.equal(attn.c_attn.weight[:32], hf_attn.c_attn.weight[:, :32].t())  # queries as they were
+        assert torch.equal(attn.c_attn.bias[:32], hf_attn.c_attn.bias[:32])
+        assert torch.equal(attn.c_proj.weight, hf_attn.c_proj.weight.t())
+
+
+def test_gqa_from_gpt2_whose_groups_share_their_heads_keeps_its_logits(tiny_hf_gpt2, tmp_path):
+    # When the heads of each group are already equal their mean is that head: the converted model must compute
+    # what GPT-2 computes, which holds only if key/value head j serves the query heads of group j.
+    folder, hf_model = tiny_hf_gpt2
+    transformers = pytest.importorskip("transformers")
+    shared = transformers.GPT2LMHeadModel.from_pretrained(folder).eval()
+    with torch.no_grad():
+        for block in shared.transformer.h:
+            for part in (1, 2):
+                for head in (1, 3):  # groups {0, 1} and {2, 3} of 8-wide heads
+                    first, second = part * 32 + (head - 1) * 8, part * 32 + head * 8
+                    block.attn.c_attn.weight[:, second : second + 8] = block.attn.c_attn.weight[:, first : first + 8]
+                    block.attn.c_attn.bias[second : second + 8] = block.attn.c_attn.bias[first : first + 8]
+    shared.save_pretrained(tmp_path)
+    model = GPT.from_pretrained(str(tmp_path), n_kv_head=2).eval()
+    idx = torch.randint(0, 257, (2, 64))
+    with torch.no_grad():
+        ours, _ = model(idx)
+    assert (ours - hf_logits(shared, idx)).abs().max().item() <= 1e-4
+    assert (ours - hf_logits(hf_model, idx)).abs().max().item() > 1e-3  # the change did change the model
+
+
+@pytest.mark.parametrize(
+    "settings,message",
+    [
+        (dict(n_head=16), "n_head=16 (GPT-2: 4)"),
+        (dict(n_layer=4), "n_layer=4 (GPT-2: 2)"),
+        (dict(n_layer=4, n_embd=64, n_kv_head=2), "n_embd=64 (GPT-2: 32), n_layer=4 (GPT-2: 2)"),
+        (dict(n_expert=4), "n_expert=4 (GPT-2: 0)"),
+    ],
+)
+def test_gpt2_warm_start_refuses_a_shape_it_cannot_honour(tiny_hf_gpt2, settings, message):
+    with pytest.raises(UserError, match="cannot be honoured") as error:
+        GPT.from_pretrained(str(tiny_hf_gpt2[0]), **settings)
+    assert str(error.value).endswith(message)
+
+
+def test_checkpoint_refuses_other_model_settings_but_takes_dropout():
+    model, state = small_checkpoint()
+    with pytest.raises(UserError, match=r"differs from the settings given: n_layer=2 \(checkpoint: 1\)$"):
+        GPT.from_checkpoint(state, n_layer=2, n_embd=16)
+    resumed = GPT.from_checkpoint(state, n_layer=1, dropout=0.1)
+    assert resumed.config.dropout == 0.1
+    assert all(torch.equal(a, b) for a, b in zip(resumed.state_dict().values(), model.state_dict().values()))
+
+
+def test_weights_that_do_not_fit_the_config_are_a_one_line_error(tmp_path):
+    _, state = small_checkpoint()
+    state["model_config"]["n_embd"] = 32
+    save_checkpoint(tmp_path / "ckpt.pt", state)
+    with pytest.raises(UserError, match="do not fit") as error:
+        load_model(tmp_path / "ckpt.pt")
+    assert "\n" not in str(error.value)
+
+
+def test_model_table_lists_each_config():
+    result = run_script("model.py", ROOT / "configs" / "gpt2_gqa.py", ROOT / "configs" / "moe.py")
+    assert result.returncode == 0, result.stderr
+    gqa, moe = result.stdout.splitlines()[2:4]
+    assert "113.06M" in gqa and gqa.split()[-1] == "0.792"
+    assert "509.82M" in moe and "169.80M" in moe

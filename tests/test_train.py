@@ -1,5 +1,3 @@
-import json
-import os
 import signal
 import subprocess
 import sys
@@ -8,48 +6,11 @@ import time
 import pytest
 import torch
 
-from conftest import ROOT, run_script
+import train as train_command
+from conftest import HELLASWAG_EXAMPLES, ROOT, TINY_RUN, assert_one_line_error, train
 from gptkit.checkpoint import load_checkpoint
-from gptkit.config import TrainConfig
-from gptkit.corpus import embedded_documents, prepare_texts
+from gptkit.errors import run_main
 from gptkit.metrics import read_metrics
-from gptkit.schedule import learning_rate
-
-TINY_RUN = [
-    "--vocab_size=257",
-    "--block_size=32",
-    "--n_layer=2",
-    "--n_head=2",
-    "--n_embd=32",
-    "--micro_batch_size=4",
-    "--total_batch_tokens=256",
-    "--learning_rate=3e-3",
-    "--min_lr=3e-4",
-    "--warmup_iters=2",
-    "--lr_decay_iters=12",
-    "--eval_interval=0",
-    "--log_interval=1",
-    "--checkpoint_interval=0",
-    "--compile=False",
-    "--device=cpu",
-]
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "docs"
-    prepare_texts(embedded_documents()[:20], path, "bytes", workers=1)
-    return path
-
-
-def train(*args, data_dir, out_dir, launcher=(sys.executable,), check=True):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = run_script(
-        "train.py", *TINY_RUN, f"--data_dir={data_dir}", f"--out_dir={out_dir}", *args, launcher=launcher, env=env
-    )
-    if check:
-        assert result.returncode == 0, result.stderr[-3000:]
-    return result
 
 
 def losses(out_dir):
@@ -87,13 +48,11 @@ def test_two_processes_equal_one_process_with_twice_the_accumulation(data_dir, t
         ("--n_layer=two", "config key 'n_layer' must be int"),
         ("--total_batch_tokens=300", "not a multiple of micro_batch_size"),
         ("--n_head=3", "divisible by n_head"),
+        ("--dtype=float8", "dtype must be one of auto, float32, bfloat16, float16, got 'float8'"),
     ],
 )
 def test_config_errors_are_one_line(data_dir, tmp_path, flag, message):
-    result = train(flag, data_dir=data_dir, out_dir=tmp_path, check=False)
-    assert result.returncode != 0
-    assert message in result.stderr
-    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert_one_line_error(train(flag, data_dir=data_dir, out_dir=tmp_path, check=False), message)
 
 
 def test_unknown_key_in_a_config_file_names_the_valid_keys(data_dir, tmp_path):
@@ -102,16 +61,6 @@ def test_unknown_key_in_a_config_file_names_the_valid_keys(data_dir, tmp_path):
     result = train(str(config), data_dir=data_dir, out_dir=tmp_path, check=False)
     assert result.returncode == 1
     assert "unknown config key 'learning_rat'" in result.stderr and "learning_rate" in result.stderr
-
-
-def test_learning_rate_schedule():
-    cfg = TrainConfig(learning_rate=6e-4, min_lr=6e-5, warmup_iters=2000, lr_decay_iters=20000)
-    assert learning_rate(0, cfg) == pytest.approx(6e-4 / 2000)
-    assert learning_rate(1999, cfg) == pytest.approx(6e-4)
-    assert learning_rate(2000, cfg) == pytest.approx(6e-4)
-    assert learning_rate(11000, cfg) == pytest.approx((6e-4 + 6e-5) / 2)  # halfway through the cosine
-    assert learning_rate(20000, cfg) == pytest.approx(6e-5)
-    assert learning_rate(50000, cfg) == pytest.approx(6e-5)
 
 
 def test_sigterm_saves_a_checkpoint_that_resumes(data_dir, tmp_path):
@@ -197,24 +146,6 @@ def test_missing_data_is_a_one_line_error(tmp_path):
     assert result.returncode == 1 and "no train shards" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_model_table_lists_each_config():
-    result = run_script("model.py", ROOT / "configs" / "gpt2_gqa.py", ROOT / "configs" / "moe.py")
-    assert result.returncode == 0, result.stderr
-    gqa, moe = result.stdout.splitlines()[2:4]
-    assert "113.06M" in gqa and gqa.split()[-1] == "0.792"
-    assert "509.82M" in moe and "169.80M" in moe
-
-
-def test_sample_script_continues_a_prompt_from_a_checkpoint(data_dir, tmp_path):
-    train("--max_iters=2", data_dir=data_dir, out_dir=tmp_path)
-    args = ("--checkpoint", tmp_path / "ckpt.pt", "--prompt", "def ", "--num_samples", "2", "--max_new_tokens", "30")
-    first, again = run_script("sample.py", *args), run_script("sample.py", *args)
-    assert first.returncode == 0, first.stderr
-    texts = first.stdout.split("-" * 80 + "\n")
-    assert len(texts) == 3 and all(t.startswith("def ") for t in texts[:2])
-    assert first.stdout == again.stdout  # the same seed gives the same text
-
-
 def test_compiled_training_equals_eager(data_dir, tmp_path):
     # every toggle at once: RoPE, GQA and MoE through torch.compile (the MoE takes its compile-friendly path)
     model = ("--pos_emb=rope", "--n_kv_head=1", "--n_expert=4", "--max_iters=3")
@@ -226,21 +157,21 @@ def test_compiled_training_equals_eager(data_dir, tmp_path):
         assert eager[step] == pytest.approx(compiled[step], abs=1e-4)
 
 
+# GPT-2 tokens, so that HellaSwag can run during training
+GPT2_RUN = ("--vocab_size=50304", "--max_iters=2", "--eval_iters=1", "--sample_tokens=8")
+
+
 @pytest.fixture(scope="module")
-def gpt2_data_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "gpt2_docs"
-    prepare_texts(embedded_documents()[:3], path, "gpt2", workers=1)
-    return path
+def busy_run(tmp_path_factory, gpt2_data_dir):
+    """(out_dir, stdout) of a run with every interval on: log and checkpoint each step, the rest every 2 steps."""
+    out_dir = tmp_path_factory.mktemp("busy")
+    on = ("--eval_interval=2", "--log_interval=1", "--checkpoint_interval=1", "--sample_interval=2")
+    on += ("--hellaswag_interval=2", f"--hellaswag_data={HELLASWAG_EXAMPLES}")
+    return out_dir, train(*GPT2_RUN, *on, data_dir=gpt2_data_dir, out_dir=out_dir).stdout
 
 
-def test_hellaswag_accuracy_is_logged_while_training(tmp_path, gpt2_data_dir):
-    from test_hellaswag_sample import EXAMPLES
-
-    examples = tmp_path / "invented.jsonl"
-    examples.write_text("".join(json.dumps(e) + "\n" for e in EXAMPLES))
-    gpt2_vocab = ("--vocab_size=50304", "--hellaswag_interval=2", f"--hellaswag_data={examples}", "--max_iters=2")
-    train(*gpt2_vocab, data_dir=gpt2_data_dir, out_dir=tmp_path / "out")
-    records = [r for r in read_metrics(tmp_path / "out" / "metrics.jsonl") if "hellaswag_acc_norm" in r]
+def test_hellaswag_accuracy_is_logged_while_training(busy_run):
+    records = [r for r in read_metrics(busy_run[0] / "metrics.jsonl") if "hellaswag_acc_norm" in r]
     assert [r["step"] for r in records] == [2]
     assert records[0]["hellaswag_acc_norm"] in (0.0, 0.25, 0.5, 0.75, 1.0)
 
@@ -258,3 +189,90 @@ def test_missing_hellaswag_file_stops_before_training(tmp_path, gpt2_data_dir):
     )
     assert result.returncode == 1 and "not found" in result.stderr
     assert not (tmp_path / "metrics.jsonl").exists()  # no step was taken
+
+
+def test_train_with_auto_micro_batch_logs_the_choice(data_dir, tmp_path):
+    auto = ("--micro_batch_size=auto", "--total_batch_tokens=640", "--max_iters=1")
+    result = train(*auto, data_dir=data_dir, out_dir=tmp_path)
+    assert "micro_batch_size auto: 10 (gradient accumulation 2)" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--max_iters=-1"], "max_iters must be >= 0, got -1"),
+        (["--micro_batch_size=0"], "micro_batch_size must be >= 1 or 'auto', got 0"),
+        (["--micro_batch_size=-4"], "micro_batch_size must be >= 1 or 'auto', got -4"),
+        (["--learning_rate=-1"], "learning_rate must be >= 0, got -1.0"),
+        (["--eval_interval=2", "--eval_iters=0"], "eval_iters must be >= 1 when eval_interval is on"),
+        (["--total_batch_tokens=0"], "total_batch_tokens must be >= 1, got 0"),
+        (["--dtype=float8"], "dtype must be one of auto, float32, bfloat16, float16, got 'float8'"),
+    ],
+)
+def test_bad_training_values_stop_with_one_line_before_any_work(flags, message, tmp_path):
+    with pytest.raises(SystemExit) as exit_:
+        run_main(train_command.main, [*flags, f"--out_dir={tmp_path / 'out'}"])
+    assert exit_.value.code.startswith("error: bad training settings: ") and message in exit_.value.code
+    assert "\n" not in exit_.value.code and not (tmp_path / "out").exists()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# No silent drops: a warm start or a resume that cannot honour a model setting refuses it
+
+
+def gpt2_warm_start(folder, *flags):
+    """Flags for a warm start from the tiny GPT-2 folder: TINY_RUN's shape, but GPT-2's 4 heads."""
+    return (f"--init_from={folder}", "--n_head=4", "--max_iters=1", *flags)
+
+
+def test_gpt2_warm_start_that_cannot_honour_a_flag_stops_naming_it(data_dir, tmp_path, tiny_hf_gpt2):
+    result = train(*gpt2_warm_start(tiny_hf_gpt2[0], "--n_layer=4"), data_dir=data_dir, out_dir=tmp_path, check=False)
+    # transformers reports its loading progress on stderr first; the error is the one last line
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    message = "error: a GPT-2 warm start keeps GPT-2's shape; these settings cannot be honoured: n_layer=4 (GPT-2: 2)"
+    assert result.stderr.strip().splitlines()[-1] == message
+    assert not (tmp_path / "ckpt.pt").exists()
+
+
+def test_gpt2_warm_start_into_grouped_query_attention_trains(data_dir, tmp_path, tiny_hf_gpt2):
+    train(*gpt2_warm_start(tiny_hf_gpt2[0], "--n_kv_head=2"), data_dir=data_dir, out_dir=tmp_path)
+    checkpoint = load_checkpoint(tmp_path / "ckpt.pt")
+    assert checkpoint["model_config"]["n_kv_head"] == 2 and checkpoint["step"] == 1
+    assert checkpoint["model"]["transformer.h.0.attn.c_attn.weight"].shape == (32 + 2 * 2 * 8, 32)
+
+
+def test_resume_with_another_model_shape_is_refused_and_keeps_the_checkpoint(data_dir, tmp_path):
+    train("--max_iters=2", data_dir=data_dir, out_dir=tmp_path)
+    saved = (tmp_path / "ckpt.pt").read_bytes()
+    other_shape = ("--max_iters=4", "--init_from=resume", "--n_layer=4", "--n_embd=64")
+    result = train(*other_shape, data_dir=data_dir, out_dir=tmp_path, check=False)
+    assert_one_line_error(result, "n_embd=64 (checkpoint: 32), n_layer=4 (checkpoint: 2)")
+    assert (tmp_path / "ckpt.pt").read_bytes() == saved
+    train("--max_iters=3", "--init_from=resume", "--dropout=0.1", data_dir=data_dir, out_dir=tmp_path)
+    assert load_checkpoint(tmp_path / "ckpt.pt")["step"] == 3
+
+
+# ----------------------------------------------------------------------------------------------------------
+# 0 turns an interval off
+
+
+def records_with(out_dir, key):
+    path = out_dir / "metrics.jsonl"
+    return [r["step"] for r in read_metrics(path) if key in r] if path.exists() else []
+
+
+def saved_at(stdout):
+    return [int(line.split()[1].rstrip(":")) for line in stdout.splitlines() if "checkpoint saved" in line]
+
+
+def test_every_interval_at_zero_turns_its_feature_off(busy_run, gpt2_data_dir, tmp_path):
+    off = ("--eval_interval=0", "--log_interval=0", "--checkpoint_interval=0", "--sample_interval=0")
+    off += ("--hellaswag_interval=0", f"--hellaswag_data={tmp_path / 'none.jsonl'}")  # not even looked for
+    quiet = train(*GPT2_RUN, *off, data_dir=gpt2_data_dir, out_dir=tmp_path)
+    busy_dir, busy_stdout = busy_run
+    for key, steps in (("loss", [1, 2]), ("val_loss", [2]), ("hellaswag_acc_norm", [2])):
+        assert records_with(busy_dir, key) == steps
+        assert records_with(tmp_path, key) == []
+    assert saved_at(busy_stdout) == [1, 2] and saved_at(quiet.stdout) == [2]  # the final checkpoint always
+    assert load_checkpoint(tmp_path / "ckpt.pt")["step"] == 2
+    assert "step 2 sample:" in busy_stdout and "sample:" not in quiet.stdout

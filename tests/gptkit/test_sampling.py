@@ -1,0 +1,40 @@
+import pytest
+import torch
+
+from conftest import small_gpt2
+from gptkit.sampling import sample
+from gptkit.tokenizer import get_tokenizer
+
+
+def test_sampling_with_a_seed_is_reproducible():
+    model = small_gpt2(pos_emb="rope")
+    tokenizer = get_tokenizer("gpt2")
+    first = sample(model, tokenizer, "Hello", 2, 20, 1.0, 50, seed=3, device="cpu")
+    again = sample(model, tokenizer, "Hello", 2, 20, 1.0, 50, seed=3, device="cpu")
+    other = sample(model, tokenizer, "Hello", 2, 20, 1.0, 50, seed=4, device="cpu")
+    assert first == again and first != other
+
+
+@pytest.mark.parametrize("temperature,top_k", [(0.0, 200), (0.8, 1)])
+def test_zero_temperature_or_top_k_one_is_greedy(temperature, top_k):
+    model = small_gpt2()
+    tokenizer = get_tokenizer("gpt2")
+    prompt = tokenizer.encode("Hello world")
+    tokens = list(prompt)
+    for _ in range(15):  # greedy decoding written out: the most likely next token, the whole prefix re-read
+        with torch.no_grad():
+            logits, _ = model(torch.tensor([tokens]))
+        tokens.append(logits[0, -1].argmax().item())
+    text = sample(model, tokenizer, "Hello world", 1, 15, temperature, top_k, seed=0, device="cpu")[0]
+    assert text == tokenizer.decode(tokens[len(prompt) :])
+
+
+def test_a_sample_during_training_leaves_the_training_rng_and_mode_alone():
+    model = small_gpt2(dropout=0.1).train()
+    tokenizer = get_tokenizer("gpt2")
+    torch.manual_seed(5)
+    expected_next_draw = torch.rand(3)
+    torch.manual_seed(5)
+    sample(model, tokenizer, "Hello", 1, 10, 1.0, 50, seed=0, device="cpu")
+    assert torch.equal(torch.rand(3), expected_next_draw)  # dropout and data order go on as without the sample
+    assert model.training
