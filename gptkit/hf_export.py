@@ -10,7 +10,7 @@ Each model family goes to the transformers architecture that computes exactly wh
   auto_map, under model.py's own parameter names.
 A model without biases goes to GPT-2 and Starcoder2 with zero biases, which compute the same.
 
-The invariant the tests check: to_transformers then from_transformers gives back the same config and weights,
+The invariant the tests check: write_folder then from_transformers gives back the same config and weights,
 and transformers' model built from the folder gives model.py's logits. Weights are read safely: safetensors,
 or a pickle only through torch.load(weights_only=True).
 """
@@ -192,6 +192,8 @@ def write_model_files(out_dir, family, config_content, tensors, eot_token):
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in ("model.safetensors.index.json", "pytorch_model.bin.index.json", "pytorch_model.bin"):
+        (out_dir / stale).unlink(missing_ok=True)  # an older export's weights would be read before ours
     (out_dir / "config.json").write_text(json.dumps(config_content, indent=2, sort_keys=True) + "\n")
     GenerationConfig(bos_token_id=eot_token, eos_token_id=eot_token, pad_token_id=eot_token).save_pretrained(out_dir)
     save_file(tensors, out_dir / "model.safetensors", metadata={"format": "pt"})
