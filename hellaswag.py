@@ -3,6 +3,7 @@ HellaSwag accuracy of a checkpoint or of OpenAI GPT-2.
 
     python hellaswag.py --hf gpt2                      # OpenAI GPT-2 124M: acc 0.2859, acc_norm 0.2955
     python hellaswag.py --checkpoint out/gpt2_gqa/ckpt.pt --limit 1000
+    python hellaswag.py --hf hf/gpt2_gqa               # a folder export_hf.py wrote: the checkpoint's scores
     torchrun --standalone --nproc_per_node=8 hellaswag.py --hf gpt2-xl   # examples split across GPUs
 
 `acc` picks the ending with the lowest summed loss, `acc_norm` the lowest mean loss per token (the common
@@ -14,7 +15,7 @@ import json
 from pathlib import Path
 
 from gptkit.distributed import setup_run, shutdown
-from gptkit.errors import run_main
+from gptkit.errors import UserError, run_main
 from gptkit.hellaswag import evaluate_hellaswag
 from model import load_model
 
@@ -22,7 +23,7 @@ from model import load_model
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", help="a training checkpoint (out/.../ckpt.pt)")
-    parser.add_argument("--hf", help="OpenAI GPT-2 weights: gpt2, gpt2-medium, gpt2-large, gpt2-xl, or a folder")
+    parser.add_argument("--hf", help="OpenAI GPT-2 weights: gpt2 ... gpt2-xl, or a transformers folder")
     parser.add_argument("--data", default="", help="a local HellaSwag jsonl (default: download the validation set)")
     parser.add_argument("--limit", type=int, default=0, help="only the first N examples")
     parser.add_argument("--device", default="auto")
@@ -30,7 +31,9 @@ def main():
     args = parser.parse_args()
 
     run = setup_run(args.device)
-    model, _ = load_model(args.checkpoint, args.hf)
+    model, tokenizer_name = load_model(args.checkpoint, args.hf)
+    if tokenizer_name != "gpt2":
+        raise UserError(f"HellaSwag is scored with GPT-2's tokenizer; this model reads {tokenizer_name!r} tokens")
     model.to(run.device)
     result = evaluate_hellaswag(model, args.data, run, args.limit, progress=True)
     if run.is_master:

@@ -12,6 +12,7 @@ import inspect
 import math
 import sys
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 import torch.nn as nn
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from gptkit.checkpoint import load_checkpoint
 from gptkit.config import TrainConfig, load_config
 from gptkit.errors import UserError, run_main
+from gptkit.hf_export import from_transformers, is_openai_gpt2, read_folder_config, read_folder_weights, tokenizer_of
 
 
 @dataclass
@@ -341,11 +343,16 @@ class GPT(nn.Module):
 
     @classmethod
     def from_pretrained(cls, name_or_dir, **overrides):
-        """OpenAI GPT-2 weights (gpt2 … gpt2-xl, or a local transformers folder); see load_gpt2."""
-        return load_gpt2(name_or_dir, **overrides)
+        """OpenAI GPT-2 weights to warm-start from (gpt2 … gpt2-xl, or a GPT-2 transformers folder; see
+        load_gpt2), or a transformers folder of one of our models (what export_hf.py writes, of any family),
+        which keeps its own shape: overrides are refused as for a checkpoint."""
+        if is_openai_gpt2(name_or_dir):
+            return load_gpt2(name_or_dir, **overrides)
+        config, weights = from_transformers(read_folder_config(name_or_dir), read_folder_weights(name_or_dir))
+        return cls.from_checkpoint({"model": weights, "model_config": config}, "the folder", **overrides)
 
     @classmethod
-    def from_checkpoint(cls, checkpoint, **overrides):
+    def from_checkpoint(cls, checkpoint, source="the checkpoint", **overrides):
         """A GPT with a training checkpoint's config and weights (on the CPU).
 
         overrides are model settings the user gave: the ones a trained model can take (RESUME_ADJUSTABLE) are
@@ -354,14 +361,14 @@ class GPT(nn.Module):
         saved = {k: v for k, v in checkpoint["model_config"].items() if k in GPTConfig.__dataclass_fields__}
         refused = {k for k, v in overrides.items() if k not in RESUME_ADJUSTABLE and v != saved.get(k)}
         if refused:
-            differences = ", ".join(f"{k}={overrides[k]!r} (checkpoint: {saved.get(k)!r})" for k in sorted(refused))
-            raise UserError(f"the checkpoint's model differs from the settings given: {differences}")
+            differences = ", ".join(f"{k}={overrides[k]!r} ({source}: {saved.get(k)!r})" for k in sorted(refused))
+            raise UserError(f"{source}'s model differs from the settings given: {differences}")
         model = cls(GPTConfig(**{**saved, **overrides}))
         try:
             model.load_state_dict(checkpoint["model"])
         except RuntimeError as e:
             reason = str(e).splitlines()[1].strip() if "\n" in str(e) else str(e)
-            raise UserError(f"checkpoint weights do not fit its model config: {reason}") from None
+            raise UserError(f"{source}'s weights do not fit its model config: {reason}") from None
         return model
 
     def configure_optimizers(self, weight_decay, learning_rate, betas, device_type):
@@ -419,17 +426,12 @@ class GPT(nn.Module):
 
 GPT2_NAMES = ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl")
 GPT2_ADJUSTABLE = ("pos_emb", "rope_theta", "vocab_size", "block_size", "dropout", "tie_embeddings", "n_kv_head")
-TRANSPOSED = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 
 
-def load_gpt2(name_or_dir, **overrides):
-    """A GPT with OpenAI GPT-2 weights from the Hugging Face hub (gpt2 … gpt2-xl) or a local transformers folder.
-
-    overrides are GPTConfig fields the user gave. Those GPT2_ADJUSTABLE can change: pos_emb="rope" keeps every
-    weight but the learned position table, vocab_size=50304 pads the embedding with fresh rows, dropout=0.1 for
-    fine-tuning, tie_embeddings=False starts the head as a copy of the embedding, n_kv_head < n_head averages
-    each group's key and value heads (grouped-query attention). Any other field must equal GPT-2's.
-    """
+def gpt2_files(name_or_dir):
+    """(config.json content, tensors) of GPT-2 weights: a local folder read safely, or a Hub download."""
+    if Path(name_or_dir).is_dir():
+        return read_folder_config(name_or_dir), read_folder_weights(name_or_dir)
     try:
         from transformers import GPT2LMHeadModel
     except ImportError:
@@ -442,28 +444,34 @@ def load_gpt2(name_or_dir, **overrides):
             f"({', '.join(GPT2_NAMES)}) with internet access, or a local folder saved by transformers' "
             "save_pretrained"
         ) from None
-    hf = hf_model.config
-    gpt2 = GPTConfig(
-        block_size=hf.n_positions, vocab_size=hf.vocab_size, n_layer=hf.n_layer, n_head=hf.n_head, n_embd=hf.n_embd
-    )
+    return hf_model.config.to_dict(), hf_model.state_dict()
+
+
+def load_gpt2(name_or_dir, **overrides):
+    """A GPT with OpenAI GPT-2 weights from the Hugging Face hub (gpt2 … gpt2-xl) or a local transformers folder.
+
+    overrides are GPTConfig fields the user gave. Those GPT2_ADJUSTABLE can change: pos_emb="rope" keeps every
+    weight but the learned position table, vocab_size=50304 pads the embedding with fresh rows, dropout=0.1 for
+    fine-tuning, tie_embeddings=False starts the head as a copy of the embedding, n_kv_head < n_head averages
+    each group's key and value heads (grouped-query attention). Any other field must equal GPT-2's.
+    """
+    fields, hf_weights = from_transformers(*gpt2_files(name_or_dir))  # our names and layouts
+    gpt2 = GPTConfig(**fields)
     refused = sorted(k for k, v in overrides.items() if k not in GPT2_ADJUSTABLE and v != getattr(gpt2, k))
     if refused:
         given = ", ".join(f"{k}={overrides[k]!r} (GPT-2: {getattr(gpt2, k)!r})" for k in refused)
         raise UserError(f"a GPT-2 warm start keeps GPT-2's shape; these settings cannot be honoured: {given}")
     config = GPTConfig(**{**asdict(gpt2), **overrides})
-    if config.vocab_size < hf.vocab_size:
-        raise UserError(f"vocab_size {config.vocab_size} is smaller than GPT-2's {hf.vocab_size}")
-    if config.block_size > hf.n_positions and config.pos_emb == "learned":
-        raise UserError(f"learned positions stop at GPT-2's {hf.n_positions}; use pos_emb='rope' for longer")
+    if config.vocab_size < gpt2.vocab_size:
+        raise UserError(f"vocab_size {config.vocab_size} is smaller than GPT-2's {gpt2.vocab_size}")
+    if config.block_size > gpt2.block_size and config.pos_emb == "learned":
+        raise UserError(f"learned positions stop at GPT-2's {gpt2.block_size}; use pos_emb='rope' for longer")
     model = GPT(config)
-    hf_weights = hf_model.state_dict()
     with torch.no_grad():
         for name, p in model.state_dict().items():
             if name == "lm_head.weight" and config.tie_embeddings:
                 continue  # the same tensor as transformer.wte.weight
             w = hf_weights[name]
-            if name.endswith(TRANSPOSED):
-                w = w.t()  # GPT-2 stores these as Conv1D (in, out); nn.Linear keeps (out, in)
             if name.endswith(("attn.c_attn.weight", "attn.c_attn.bias")):
                 w = mean_pool_kv_heads(w, config.n_head, config.n_kv_head)
             w = w[: p.shape[0]]  # a shorter block_size keeps the first positions
@@ -485,11 +493,12 @@ def mean_pool_kv_heads(qkv, n_head, n_kv_head):
 
 
 def load_model(checkpoint_path=None, hf=None):
-    """(model in eval mode on the CPU, tokenizer name) from a training checkpoint or GPT-2 weights (--hf)."""
+    """(model in eval mode on the CPU, tokenizer name) from a training checkpoint, or (--hf) GPT-2 weights or a
+    folder export_hf.py wrote."""
     if (checkpoint_path is None) == (hf is None):
         raise UserError("give exactly one of --checkpoint and --hf")
     if hf is not None:
-        return GPT.from_pretrained(hf).eval(), "gpt2"
+        return GPT.from_pretrained(hf).eval(), tokenizer_of(hf)
     checkpoint = load_checkpoint(checkpoint_path)
     return GPT.from_checkpoint(checkpoint).eval(), checkpoint.get("tokenizer", "gpt2")
 

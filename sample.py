@@ -4,6 +4,7 @@ Sample text from a checkpoint or from OpenAI GPT-2, with the KV cache, on CPU, C
     python sample.py --checkpoint out/demo/ckpt.pt --prompt "The for statement"
     python sample.py --hf gpt2 --prompt "Hello, I'm a language model," --num_samples 5 --max_new_tokens 50
     python sample.py --hf gpt2-xl --prompt_file story.txt --temperature 0.7 --top_k 50 --seed 42
+    python sample.py --hf hf/demo --prompt "The for statement"   # a folder export_hf.py wrote, with its tokenizer
 """
 
 import argparse
@@ -19,7 +20,7 @@ from model import load_model
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", help="a training checkpoint (out/.../ckpt.pt)")
-    parser.add_argument("--hf", help="OpenAI GPT-2 weights: gpt2, gpt2-medium, gpt2-large, gpt2-xl, or a folder")
+    parser.add_argument("--hf", help="OpenAI GPT-2 weights: gpt2 ... gpt2-xl, or a transformers folder")
     parser.add_argument("--prompt", default="", help="text to continue (default: start of a document)")
     parser.add_argument("--prompt_file", help="read the prompt from this file")
     parser.add_argument("--num_samples", type=int, default=3)

@@ -28,6 +28,7 @@ from gptkit.dataloader import ShardedBatches, validation_batches
 from gptkit.distributed import all_reduce_max, all_reduce_mean, barrier, setup_run, shutdown
 from gptkit.errors import UserError, run_main
 from gptkit.hellaswag import evaluate_hellaswag, hellaswag_file
+from gptkit.hf_export import is_openai_gpt2
 from gptkit.metrics import TrainingReport
 from gptkit.micro_batch import find_micro_batch_size
 from gptkit.sampling import sample
@@ -42,12 +43,15 @@ WARM_START_SETTINGS = {"pos_emb", "rope_theta", "vocab_size", "block_size", "dro
 
 
 def build_model(model_config, model_settings, cfg, checkpoint):
-    """The model to train: the checkpoint's, GPT-2's or a fresh one. model_settings are the model keys the user
-    gave; a checkpoint or GPT-2 that cannot honour one of them is refused with the key named."""
+    """The model to train: the checkpoint's, GPT-2's, an exported folder's or a fresh one. model_settings are the
+    model keys the user gave; a checkpoint, folder or GPT-2 that cannot honour one of them is refused with the
+    key named."""
     if checkpoint is not None:
         return GPT.from_checkpoint(checkpoint, **model_settings)
     if cfg.init_from == "scratch":
         return GPT(model_config)
+    if not is_openai_gpt2(cfg.init_from):  # a folder export_hf.py wrote keeps its own shape, as a checkpoint does
+        return GPT.from_pretrained(cfg.init_from, **model_settings)
     warm_start = WARM_START_SETTINGS | set(model_settings)
     return GPT.from_pretrained(cfg.init_from, **{k: getattr(model_config, k) for k in warm_start})
 

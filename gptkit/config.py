@@ -104,7 +104,9 @@ class TrainConfig:
     # input and output
     out_dir: str = "out"
     data_dir: str = "data/python_docs"  # folder of *_train_*.bin and *_val_*.bin shards
-    init_from: str = "scratch"  # "scratch", "resume" (out_dir/ckpt.pt), or GPT-2 weights: "gpt2" ... or a folder
+    # "scratch", "resume" (out_dir/ckpt.pt), GPT-2 weights ("gpt2" ...), or a transformers folder: GPT-2's, or
+    # one export_hf.py wrote (its own shape: model settings that differ are refused, as for a checkpoint)
+    init_from: str = "scratch"
     # batch: total_batch_tokens = micro_batch_size * block_size * processes * gradient accumulation steps
     total_batch_tokens: int = 524288  # ~0.5M tokens per optimizer step, as GPT-2 / GPT-3 small
     micro_batch_size: int | str = 16  # sequences per forward pass and process, or "auto": the most that fit

@@ -1,0 +1,63 @@
+"""
+Export a training checkpoint as a Hugging Face transformers folder, and optionally push it to the Hub.
+
+    python export_hf.py out/gpt2_gqa/ckpt.pt hf/gpt2_gqa
+    python export_hf.py out/moe/ckpt.pt hf/moe --dtype bfloat16 --push_to_hub you/moe-124m --private
+
+The folder (config.json, model.safetensors, generation_config.json, tokenizer files, README.md model card)
+loads with `transformers.AutoModelForCausalLM.from_pretrained(OUT_DIR)`: as GPT2LMHeadModel (learned
+positions), Starcoder2ForCausalLM (RoPE, with or without GQA), or, with trust_remote_code=True, the modelling
+code copied into the folder (MoE; learned positions with GQA). The mapping lives in gptkit/hf_export.py.
+"""
+
+import argparse
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from gptkit.checkpoint import load_checkpoint
+from gptkit.config import TrainConfig
+from gptkit.errors import UserError, run_main
+from gptkit.hf_export import DTYPES, write_folder
+from gptkit.hf_hub import check_repo_id, push_folder
+from gptkit.model_card import model_card, run_summary, training_command
+from model import GPT, GPTConfig
+
+
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message):  # argparse's usage + message would be two lines; our errors are one
+        raise UserError(f"{message} (see python export_hf.py --help)")
+
+
+def main(argv):
+    parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint", help="a training checkpoint (out/.../ckpt.pt)")
+    parser.add_argument("out_dir", help="the folder to write (created; files of the same name are replaced)")
+    parser.add_argument("--push_to_hub", metavar="REPO_ID", help="then upload the folder to this Hub repository")
+    parser.add_argument("--private", action="store_true", help="create the Hub repository as private")
+    parser.add_argument("--dtype", default="float32", help=f"weights' dtype: {' or '.join(DTYPES)}")
+    args = parser.parse_args(argv)
+    if args.dtype not in DTYPES:
+        raise UserError(f"--dtype must be one of {', '.join(DTYPES)}, got {args.dtype!r}")
+    if args.private and not args.push_to_hub:
+        raise UserError("--private applies to --push_to_hub REPO_ID; give both")
+    if args.push_to_hub:
+        check_repo_id(args.push_to_hub)
+
+    checkpoint = load_checkpoint(args.checkpoint)
+    model = GPT.from_checkpoint(checkpoint)  # checks the weights fit the config
+    model_config, tokenizer_name = asdict(model.config), checkpoint.get("tokenizer", "gpt2")
+    family = write_folder(args.out_dir, model_config, model.state_dict(), tokenizer_name, args.dtype)
+    summary = run_summary(args.checkpoint, checkpoint)
+    defaults = asdict(GPTConfig()), asdict(TrainConfig())
+    command = training_command(model_config, checkpoint.get("train_config", {}), *defaults)
+    name = args.push_to_hub or Path(args.out_dir).name  # what the card's loading examples call the model
+    card = model_card(family, model_config, tokenizer_name, model.num_params(), summary, command, name)
+    (Path(args.out_dir) / "README.md").write_text(card)
+    print(f"wrote {args.out_dir} ({family}{', trust_remote_code=True' if family == 'gptkit' else ''})")
+    if args.push_to_hub:
+        print(f"pushed to {push_folder(args.out_dir, args.push_to_hub, args.private)}")
+
+
+if __name__ == "__main__":
+    run_main(main, sys.argv[1:])

@@ -1,0 +1,377 @@
+"""
+Our GPT as a transformers folder, and back: the mapping of configs and weights in both directions.
+
+Each model family goes to the transformers architecture that computes exactly what model.py computes:
+- learned positions, multi-head attention, dense MLP -> GPT2LMHeadModel (Conv1D weights stored transposed);
+- RoPE (multi-head or grouped-query), dense MLP -> Starcoder2ForCausalLM (the fused q|k|v projection split into
+  q_proj, k_proj, v_proj; both rotate the pairs of dimensions (i, i + head_size/2));
+- everything transformers has no architecture for (a Mixture of Experts; learned positions with grouped-query
+  attention) -> the modelling code in gptkit/hf_custom, copied into the folder and named in config.json's
+  auto_map, under model.py's own parameter names.
+A model without biases goes to GPT-2 and Starcoder2 with zero biases, which compute the same.
+
+The invariant the tests check: write_folder then from_transformers gives back the same config and weights,
+and transformers' model built from the folder gives model.py's logits. Weights are read safely: safetensors,
+or a pickle only through torch.load(weights_only=True).
+"""
+
+import json
+import pickle
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from gptkit.errors import UserError
+from gptkit.tokenizer import get_tokenizer
+
+CUSTOM_CODE = Path(__file__).parent / "hf_custom"
+CUSTOM_FILES = ("configuration_gptkit.py", "modeling_gptkit.py")
+ARCHITECTURES = {"gpt2": "GPT2LMHeadModel", "starcoder2": "Starcoder2ForCausalLM", "gptkit": "GPTKitForCausalLM"}
+METADATA_KEY = "gptkit"  # our block in config.json: the model config and tokenizer of the exported checkpoint
+LAYER_NORM_EPS = 1e-5  # nn.LayerNorm's default, which model.py uses
+TANH_GELU = ("gelu_new", "gelu_pytorch_tanh")  # the same function computed two ways (equal within 1e-6)
+
+
+def family_of(model_config):
+    """The transformers model_type a GPTConfig (as a dict) is exported to."""
+    if model_config["n_expert"]:
+        return "gptkit"
+    if model_config["pos_emb"] == "rope":
+        return "starcoder2"
+    return "gpt2" if model_config["n_kv_head"] == model_config["n_head"] else "gptkit"
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Parameter names: ours -> theirs
+
+
+@dataclass(frozen=True)
+class Rename:
+    ours: str
+    theirs: tuple  # one name, or the q, k, v parts of a fused projection (split by rows)
+    transpose: bool = False  # GPT-2's Conv1D stores (in, out); nn.Linear keeps (out, in)
+    optional: bool = False  # a bias: absent from a bias=False model, zeros in transformers' architectures
+
+
+def module_renames(ours, theirs, transpose=False):
+    """The weight and bias of one Linear or LayerNorm."""
+    theirs = (theirs,) if isinstance(theirs, str) else theirs
+    return [
+        Rename(f"{ours}.weight", tuple(f"{t}.weight" for t in theirs), transpose),
+        Rename(f"{ours}.bias", tuple(f"{t}.bias" for t in theirs), optional=True),
+    ]
+
+
+def gpt2_renames(model_config):
+    renames = [Rename("transformer.wte.weight", ("transformer.wte.weight",))]
+    renames.append(Rename("transformer.wpe.weight", ("transformer.wpe.weight",)))
+    for i in range(model_config["n_layer"]):
+        layer = f"transformer.h.{i}"
+        for norm in ("ln_1", "ln_2"):
+            renames += module_renames(f"{layer}.{norm}", f"{layer}.{norm}")
+        for linear in ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"):
+            renames += module_renames(f"{layer}.{linear}", f"{layer}.{linear}", transpose=True)
+    return renames + module_renames("transformer.ln_f", "transformer.ln_f")
+
+
+def starcoder2_renames(model_config):
+    renames = [Rename("transformer.wte.weight", ("model.embed_tokens.weight",))]
+    for i in range(model_config["n_layer"]):
+        ours, theirs = f"transformer.h.{i}", f"model.layers.{i}"
+        qkv = tuple(f"{theirs}.self_attn.{part}_proj" for part in "qkv")
+        renames += module_renames(f"{ours}.ln_1", f"{theirs}.input_layernorm")
+        renames += module_renames(f"{ours}.attn.c_attn", qkv)
+        renames += module_renames(f"{ours}.attn.c_proj", f"{theirs}.self_attn.o_proj")
+        renames += module_renames(f"{ours}.ln_2", f"{theirs}.post_attention_layernorm")
+        renames += module_renames(f"{ours}.mlp.c_fc", f"{theirs}.mlp.c_fc")
+        renames += module_renames(f"{ours}.mlp.c_proj", f"{theirs}.mlp.c_proj")
+    return renames + module_renames("transformer.ln_f", "model.norm")
+
+
+def renames_of(family, model_config, state_dict_names):
+    """Every Rename of the family; the custom code keeps our names, so its renames are the identity."""
+    if family == "gptkit":
+        names = [n for n in state_dict_names if n != "lm_head.weight"]
+        renames = [Rename(name, (name,)) for name in names]
+    else:
+        renames = (gpt2_renames if family == "gpt2" else starcoder2_renames)(model_config)
+    if not model_config["tie_embeddings"]:
+        renames.append(Rename("lm_head.weight", ("lm_head.weight",)))
+    return renames
+
+
+def qkv_rows(model_config):
+    head_size = model_config["n_embd"] // model_config["n_head"]
+    return [model_config["n_embd"], *2 * [model_config["n_kv_head"] * head_size]]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Export
+
+
+def export_weights(family, model_config, state_dict, dtype=torch.float32):
+    """Our state dict under the family's names and layouts (contiguous tensors of dtype, none shared)."""
+    tensors = {}
+    for rename in renames_of(family, model_config, state_dict):
+        if rename.ours in state_dict:
+            tensor = state_dict[rename.ours]
+        elif rename.optional:  # the bias of a bias=False model: as long as the weight's first dimension
+            tensor = torch.zeros(state_dict[rename.ours.removesuffix("bias") + "weight"].shape[0])
+        else:
+            raise UserError(f"the checkpoint has no {rename.ours}: it is not a model.py GPT")
+        parts = tensor.split(qkv_rows(model_config)) if len(rename.theirs) == 3 else (tensor,)
+        for name, part in zip(rename.theirs, parts):
+            part = part.t() if rename.transpose else part
+            tensors[name] = part.detach().to(dtype).contiguous().clone()
+    return tensors
+
+
+def export_config(family, model_config, tokenizer_name, eot_token, dtype_name):
+    """config.json's content as a dict, written with transformers' own config class so that the installed
+    version's keys and defaults are used."""
+    c = model_config
+    common = dict(
+        vocab_size=c["vocab_size"],
+        tie_word_embeddings=c["tie_embeddings"],
+        bos_token_id=eot_token,
+        eos_token_id=eot_token,
+        architectures=[ARCHITECTURES[family]],
+        dtype=dtype_name,
+    )
+    if family == "gpt2":
+        from transformers import GPT2Config
+
+        no_dropout = dict(resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, summary_first_dropout=0.0)
+        config = GPT2Config(
+            n_positions=c["block_size"],
+            n_embd=c["n_embd"],
+            n_layer=c["n_layer"],
+            n_head=c["n_head"],
+            activation_function="gelu_pytorch_tanh",  # bit-exact with F.gelu(approximate="tanh")
+            layer_norm_epsilon=LAYER_NORM_EPS,
+            **no_dropout,
+            **common,
+        )
+    elif family == "starcoder2":
+        from transformers import Starcoder2Config
+
+        config = Starcoder2Config(
+            hidden_size=c["n_embd"],
+            intermediate_size=4 * c["n_embd"],
+            num_hidden_layers=c["n_layer"],
+            num_attention_heads=c["n_head"],
+            num_key_value_heads=c["n_kv_head"],
+            hidden_act="gelu_pytorch_tanh",
+            max_position_embeddings=c["block_size"],
+            norm_epsilon=LAYER_NORM_EPS,
+            use_bias=True,
+            rope_theta=c["rope_theta"],
+            sliding_window=None,
+            **common,
+        )
+    else:
+        from gptkit.hf_custom.configuration_gptkit import GPTKitConfig
+
+        shape = ("block_size", "n_layer", "n_head", "n_kv_head", "n_embd", "bias", "pos_emb", "rope_theta")
+        config = GPTKitConfig(**{k: c[k] for k in shape + ("n_expert", "n_expert_active")}, **common)
+        config.auto_map = {
+            "AutoConfig": "configuration_gptkit.GPTKitConfig",
+            "AutoModelForCausalLM": "modeling_gptkit.GPTKitForCausalLM",
+        }
+    content = json.loads(config.to_json_string(use_diff=False))  # every key, defaults too, as plain JSON
+    content[METADATA_KEY] = {"model_config": dict(model_config), "tokenizer": tokenizer_name}
+    return content
+
+
+def write_model_files(out_dir, family, config_content, tensors, eot_token):
+    """config.json, generation_config.json, model.safetensors and, for the custom family, its code."""
+    from safetensors.torch import save_file
+    from transformers import GenerationConfig
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in ("model.safetensors.index.json", "pytorch_model.bin.index.json", "pytorch_model.bin"):
+        (out_dir / stale).unlink(missing_ok=True)  # an older export's weights would be read before ours
+    (out_dir / "config.json").write_text(json.dumps(config_content, indent=2, sort_keys=True) + "\n")
+    GenerationConfig(bos_token_id=eot_token, eos_token_id=eot_token, pad_token_id=eot_token).save_pretrained(out_dir)
+    save_file(tensors, out_dir / "model.safetensors", metadata={"format": "pt"})
+    if family == "gptkit":
+        for name in CUSTOM_FILES:
+            shutil.copyfile(CUSTOM_CODE / name, out_dir / name)
+
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def write_folder(out_dir, model_config, state_dict, tokenizer_name, dtype_name="float32"):
+    """A transformers folder of our model (config, weights, generation config, tokenizer; the model card is the
+    caller's): returns the family it was exported as."""
+    from gptkit.hf_tokenizer import write_tokenizer
+
+    if dtype_name not in DTYPES:
+        raise UserError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype_name!r}")
+    eot_token = get_tokenizer(tokenizer_name).eot_token
+    if model_config["vocab_size"] <= eot_token:
+        raise UserError(f"vocab_size {model_config['vocab_size']} does not hold the {tokenizer_name} tokenizer")
+    family = family_of(model_config)
+    tensors = export_weights(family, model_config, state_dict, DTYPES[dtype_name])
+    content = export_config(family, model_config, tokenizer_name, eot_token, dtype_name)
+    write_model_files(out_dir, family, content, tensors, eot_token)
+    write_tokenizer(out_dir, tokenizer_name, model_config["block_size"])
+    return family
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Import
+
+
+def read_folder_config(folder):
+    path = Path(folder) / "config.json"
+    if not path.is_file():
+        raise UserError(f"{folder} has no config.json: not a transformers model folder")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path} is not valid JSON ({e})") from None
+
+
+def is_openai_gpt2(name_or_dir):
+    """Whether name_or_dir is GPT-2 weights to warm-start from (a Hub name, or a transformers GPT-2 folder that
+    export_hf.py did not write) rather than a folder of one of our models, which loads with its own shape."""
+    if not Path(name_or_dir).is_dir():
+        return True
+    content = read_folder_config(name_or_dir)
+    return content.get("model_type") == "gpt2" and METADATA_KEY not in content
+
+
+def tokenizer_of(name_or_dir):
+    """The tokenizer a model was trained with: our block's in a folder export_hf.py wrote, else GPT-2's."""
+    if not (Path(name_or_dir) / "config.json").is_file():
+        return "gpt2"
+    return read_folder_config(name_or_dir).get(METADATA_KEY, {}).get("tokenizer", "gpt2")
+
+
+# (index of a sharded folder, single file), in order of preference
+WEIGHT_FILES = (
+    ("model.safetensors.index.json", "model.safetensors"),
+    ("pytorch_model.bin.index.json", "pytorch_model.bin"),
+)
+
+
+def read_folder_weights(folder):
+    """All tensors of a folder: safetensors preferred; pickles (.bin) only through torch.load(weights_only=True),
+    so a crafted file cannot run code; sharded folders through their index."""
+    folder = Path(folder)
+    for index_name, single_name in WEIGHT_FILES:
+        if (folder / index_name).is_file():
+            files = sorted(set(json.loads((folder / index_name).read_text())["weight_map"].values()))
+        elif (folder / single_name).is_file():
+            files = [single_name]
+        else:
+            continue
+        tensors = {}
+        for name in files:
+            tensors.update(read_weight_file(folder / name))
+        return tensors
+    raise UserError(f"{folder} has no model.safetensors or pytorch_model.bin")
+
+
+def read_weight_file(path):
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(path)
+        except (SafetensorError, OSError) as e:
+            raise UserError(f"{path} is not a readable safetensors file ({e})") from None
+    try:
+        weights = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError):
+        raise UserError("the folder's weights are not a safe checkpoint; prefer safetensors") from None
+    if not isinstance(weights, dict) or not all(isinstance(t, torch.Tensor) for t in weights.values()):
+        raise UserError("the folder's weights are not a safe checkpoint; prefer safetensors")
+    return weights
+
+
+def config_from_transformers(content):
+    """GPTConfig fields (a dict) of a transformers config.json of one of our three families; what our model
+    cannot compute exactly is refused, with the keys named."""
+    family = content.get("model_type")
+    tie = content.get("tie_word_embeddings", True)
+    if family == "gpt2":
+        fields = dict(block_size=content["n_positions"], n_embd=content["n_embd"], n_layer=content["n_layer"])
+        fields.update(n_head=content["n_head"], n_kv_head=content["n_head"], pos_emb="learned")
+        unsupported = {
+            "n_inner": content.get("n_inner") not in (None, 4 * content["n_embd"]),
+            "activation_function": content.get("activation_function", "gelu_new") not in TANH_GELU,
+            "layer_norm_epsilon": content.get("layer_norm_epsilon", LAYER_NORM_EPS) != LAYER_NORM_EPS,
+            "scale_attn_weights": not content.get("scale_attn_weights", True),
+            "scale_attn_by_inverse_layer_idx": content.get("scale_attn_by_inverse_layer_idx", False),
+        }
+    elif family == "starcoder2":
+        rope = content.get("rope_parameters") or {"rope_theta": content.get("rope_theta", 10000.0)}
+        fields = dict(block_size=content["max_position_embeddings"], n_embd=content["hidden_size"])
+        fields.update(n_layer=content["num_hidden_layers"], n_head=content["num_attention_heads"])
+        fields.update(n_kv_head=content["num_key_value_heads"], pos_emb="rope", rope_theta=rope["rope_theta"])
+        head_size = content.get("head_dim") or content["hidden_size"] // content["num_attention_heads"]
+        unsupported = {
+            "intermediate_size": content["intermediate_size"] != 4 * content["hidden_size"],
+            "hidden_act": content.get("hidden_act") not in TANH_GELU,
+            "norm_epsilon": content.get("norm_epsilon", LAYER_NORM_EPS) != LAYER_NORM_EPS,
+            "sliding_window": (content.get("sliding_window") or content["max_position_embeddings"])
+            < content["max_position_embeddings"],
+            "rope_parameters": rope.get("rope_type", "default") != "default",
+            "head_dim": head_size * content["num_attention_heads"] != content["hidden_size"],
+        }
+    elif family == "gptkit":
+        keys = ("block_size", "n_layer", "n_head", "n_kv_head", "n_embd", "pos_emb", "rope_theta", "n_expert")
+        fields = {k: content[k] for k in keys + ("n_expert_active",)}
+        unsupported = {}
+    else:
+        raise UserError(
+            f"cannot load a transformers model of type {family!r}: this repository reads gpt2, starcoder2 and "
+            "gptkit folders (those export_hf.py writes)"
+        )
+    refused = sorted(k for k, bad in unsupported.items() if bad)
+    if refused:
+        raise UserError(f"the {family} folder has settings model.py cannot compute: {', '.join(refused)}")
+    return {**fields, "vocab_size": content["vocab_size"], "tie_embeddings": tie}
+
+
+def from_transformers(content, tensors):
+    """(GPTConfig fields, our state dict) of a transformers folder's config.json content and tensors.
+
+    The shape comes from transformers' keys, so a folder fine-tuned or re-saved by transformers still loads;
+    our block adds what they cannot say: bias=False (kept only while every bias is still zero), settings
+    without effect in that family (rope_theta of learned positions) and training-only ones (dropout,
+    moe_aux_loss_coef)."""
+    fields = config_from_transformers(content)
+    family = content["model_type"]
+    if family == "gpt2" and not any(name.startswith("transformer.") for name in tensors):
+        tensors = {f"transformer.{name}": t for name, t in tensors.items()}  # base-model files (the Hub's gpt2)
+    saved = content.get(METADATA_KEY, {}).get("model_config", {})
+    fields = {**{k: v for k, v in saved.items() if k != "bias"}, **fields}  # what transformers' keys do not say
+    fields["bias"] = content.get("bias", True) if family == "gptkit" else True
+    state_dict, biases = {}, {}
+    for rename in renames_of(family, fields, tensors):
+        if all(name in tensors for name in rename.theirs):
+            parts = [tensors[name].t() if rename.transpose else tensors[name] for name in rename.theirs]
+            tensor = torch.cat(parts).contiguous()
+        elif rename.optional:
+            tensor = None  # a bias the folder lacks (Starcoder2's use_bias=false): zeros, sized below
+        else:
+            raise UserError(f"the folder's weights have no {next(n for n in rename.theirs if n not in tensors)}")
+        (biases if rename.optional else state_dict)[rename.ours] = tensor
+    for name, bias in biases.items():
+        if bias is None:
+            biases[name] = torch.zeros(state_dict[name.removesuffix("bias") + "weight"].shape[0])
+    if family != "gptkit":
+        fields["bias"] = not (saved.get("bias") is False and not any(bias.any() for bias in biases.values()))
+    if fields["bias"]:
+        state_dict.update(biases)
+    if fields["tie_embeddings"]:
+        state_dict["lm_head.weight"] = state_dict["transformer.wte.weight"]
+    return fields, state_dict
