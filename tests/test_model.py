@@ -360,7 +360,7 @@ def test_gpt2_warm_start_refuses_a_shape_it_cannot_honour(tiny_hf_gpt2, settings
 
 def test_checkpoint_refuses_other_model_settings_but_takes_dropout():
     model, state = small_checkpoint()
-    with pytest.raises(UserError, match=r"differs from the settings given: n_layer=2 \(checkpoint: 1\)$"):
+    with pytest.raises(UserError, match=r"differs from the settings given: n_layer=2 \(the checkpoint: 1\)$"):
         GPT.from_checkpoint(state, n_layer=2, n_embd=16)
     resumed = GPT.from_checkpoint(state, n_layer=1, dropout=0.1)
     assert resumed.config.dropout == 0.1

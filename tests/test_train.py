@@ -246,7 +246,7 @@ def test_resume_with_another_model_shape_is_refused_and_keeps_the_checkpoint(dat
     saved = (tmp_path / "ckpt.pt").read_bytes()
     other_shape = ("--max_iters=4", "--init_from=resume", "--n_layer=4", "--n_embd=64")
     result = train(*other_shape, data_dir=data_dir, out_dir=tmp_path, check=False)
-    assert_one_line_error(result, "n_embd=64 (checkpoint: 32), n_layer=4 (checkpoint: 2)")
+    assert_one_line_error(result, "n_embd=64 (the checkpoint: 32), n_layer=4 (the checkpoint: 2)")
     assert (tmp_path / "ckpt.pt").read_bytes() == saved
     train("--max_iters=3", "--init_from=resume", "--dropout=0.1", data_dir=data_dir, out_dir=tmp_path)
     assert load_checkpoint(tmp_path / "ckpt.pt")["step"] == 3
