@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from gptkit.distributed import setup_run, shutdown
-from gptkit.errors import run_main
+from gptkit.errors import UserError, run_main
 from gptkit.hellaswag import evaluate_hellaswag
 from model import load_model
 
@@ -30,7 +30,11 @@ def main():
     args = parser.parse_args()
 
     run = setup_run(args.device)
-    model, _ = load_model(args.checkpoint, args.hf)
+    model, tokenizer_name = load_model(args.checkpoint, args.hf)
+    if tokenizer_name != "gpt2":
+        raise UserError(
+            f"HellaSwag needs a GPT-2 tokenizer model; {args.checkpoint} was trained on {tokenizer_name!r} tokens"
+        )
     model.to(run.device)
     result = evaluate_hellaswag(model, args.data, run, args.limit, progress=True)
     if run.is_master:
