@@ -27,7 +27,7 @@ from gptkit.corpus import EMBEDDED_DATA_DIR, prepare_embedded
 from gptkit.dataloader import ShardedBatches, validation_batches
 from gptkit.distributed import all_reduce_max, all_reduce_mean, barrier, setup_run, shutdown
 from gptkit.errors import UserError, run_main
-from gptkit.hellaswag import evaluate_hellaswag, hellaswag_file
+from gptkit.hellaswag import evaluate_hellaswag, hellaswag_file, read_examples
 from gptkit.metrics import TrainingReport
 from gptkit.micro_batch import find_micro_batch_size
 from gptkit.run_lock import RunLock
@@ -157,7 +157,7 @@ def main(argv):
     tokenizer_name = train_batches.tokenizer_name
     hellaswag_on = cfg.hellaswag_interval > 0 and tokenizer_name == "gpt2"
     if hellaswag_on and run.is_master:
-        hellaswag_file(cfg.hellaswag_data)  # downloaded once, before training: offline fails here, not later
+        read_examples(hellaswag_file(cfg.hellaswag_data))  # downloaded and checked before training, not later
     barrier(run.world_size)
 
     # optimizer (and gradient scaler for float16); a resumed run takes up their state, the data position and RNG

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from conftest import ROOT
+from gptkit.checkpoint import load_checkpoint
 from gptkit.errors import UserError
 from gptkit.metrics import read_metrics
 from gptkit.run_lock import LOCK_NAME, RunLock
@@ -26,9 +27,9 @@ def wait_for_holder(out_dir, pid, timeout_s=120):
 
 def test_second_run_on_the_same_out_dir_is_refused(tmp_path):
     data_dir, out_dir = byte_shards(tmp_path / "data"), tmp_path / "out"
-    first_args = [*TINY_RUN, f"--data_dir={data_dir}", f"--out_dir={out_dir}", "--max_iters=300"]
+    endless = [*TINY_RUN, f"--data_dir={data_dir}", f"--out_dir={out_dir}", "--max_iters=1000000"]
     first = subprocess.Popen(
-        [sys.executable, str(ROOT / "train.py"), *first_args],
+        [sys.executable, str(ROOT / "train.py"), *endless],
         cwd=ROOT,
         env=SINGLE_THREAD,
         stdout=subprocess.PIPE,
@@ -39,9 +40,15 @@ def test_second_run_on_the_same_out_dir_is_refused(tmp_path):
     second = train("--max_iters=5", data_dir=data_dir, out_dir=out_dir)
     assert_one_line_error(second, f"out_dir {out_dir} is in use by another run (pid {first.pid} on ")
     assert first.poll() is None  # refused at once, while the first still trains
-    _, stderr = first.communicate(timeout=300)
+    metrics = out_dir / "metrics.jsonl"
+    while first.poll() is None and not (metrics.exists() and metrics.read_text().count("\n")):
+        time.sleep(0.1)  # in the training loop, where SIGTERM is caught
+    first.send_signal(signal.SIGTERM)  # the first ends as a preempted run does: a checkpoint, exit code 0
+    stdout, stderr = first.communicate(timeout=300)
     assert first.returncode == 0, stderr
-    assert [r["step"] for r in read_metrics(out_dir / "metrics.jsonl")] == list(range(1, 301))  # no mixed lines
+    step = load_checkpoint(out_dir / "ckpt.pt")["step"]
+    assert f"stopped by a signal at step {step}" in stdout
+    assert [r["step"] for r in read_metrics(out_dir / "metrics.jsonl")] == list(range(1, step + 1))  # one run's
 
 
 def test_lock_of_a_killed_process_does_not_block(tmp_path):
