@@ -33,7 +33,7 @@ def main():
     run = setup_run(args.device)
     model, tokenizer_name = load_model(args.checkpoint, args.hf)
     if tokenizer_name != "gpt2":
-        raise UserError(f"HellaSwag is scored with GPT-2's tokenizer; this model reads {tokenizer_name!r} tokens")
+        raise UserError(f"HellaSwag needs a GPT-2 tokenizer model; this model reads {tokenizer_name!r} tokens")
     model.to(run.device)
     result = evaluate_hellaswag(model, args.data, run, args.limit, progress=True)
     if run.is_master:

@@ -10,6 +10,7 @@ PyTorch's scaled_dot_product_attention, which picks the flash kernels on GPU.
 
 import inspect
 import math
+import pickle
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -438,6 +439,11 @@ def gpt2_files(name_or_dir):
         raise UserError("loading GPT-2 weights needs the transformers package: pip install transformers") from None
     try:
         hf_model = GPT2LMHeadModel.from_pretrained(name_or_dir)
+    except pickle.UnpicklingError:  # a pickle that torch.load(weights_only=True) refuses: it could run code
+        raise UserError(
+            f"the folder's weights ({name_or_dir}) are not a safe checkpoint: a pickle that could run code was "
+            "refused; prefer safetensors (model.safetensors, save_pretrained's default)"
+        ) from None
     except OSError as e:
         raise UserError(
             f"could not load GPT-2 weights {name_or_dir!r} ({str(e).splitlines()[0]}): give a GPT-2 name "

@@ -11,7 +11,7 @@ The embedded corpus is described in gptkit/corpus.py.
 import argparse
 from pathlib import Path
 
-from gptkit.corpus import EMBEDDED_DATA_DIR, prepare_embedded, prepare_texts
+from gptkit.corpus import EMBEDDED_DATA_DIR, prepare_embedded, prepare_texts, read_text_file
 from gptkit.errors import UserError, run_main
 
 
@@ -31,7 +31,7 @@ def main():
         missing = [f for f in args.files if not Path(f).is_file()]
         if missing:
             raise UserError(f"not a file: {', '.join(missing)}")
-        texts = [Path(f).read_text(encoding="utf-8", errors="replace") for f in args.files]
+        texts = [read_text_file(f) for f in args.files]
         out_dir = args.out or f"data/{Path(args.files[0]).stem}"
         shards = prepare_texts(texts, out_dir, args.tokenizer, args.val_fraction)
     print(f"{len(shards)} shards: {', '.join(str(s) for s in shards)}")

@@ -12,7 +12,6 @@ checkpoint and exits, so a run that loses its GPU resumes where it stopped.
 
 import contextlib
 import json
-import math
 import signal
 import sys
 from dataclasses import asdict, fields
@@ -21,16 +20,18 @@ from pathlib import Path
 import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from gptkit.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from gptkit.checkpoint import load_checkpoint, rng_state, set_rng_state
+from gptkit.checkpoint_guard import CheckpointGuard
 from gptkit.config import TrainConfig, build_configs, read_settings
 from gptkit.corpus import EMBEDDED_DATA_DIR, prepare_embedded
 from gptkit.dataloader import ShardedBatches, validation_batches
 from gptkit.distributed import all_reduce_max, all_reduce_mean, barrier, setup_run, shutdown
 from gptkit.errors import UserError, run_main
-from gptkit.hellaswag import evaluate_hellaswag, hellaswag_file
+from gptkit.hellaswag import evaluate_hellaswag, hellaswag_file, read_examples
 from gptkit.hf_export import is_openai_gpt2
 from gptkit.metrics import TrainingReport
 from gptkit.micro_batch import find_micro_batch_size
+from gptkit.run_lock import RunLock
 from gptkit.sampling import sample
 from gptkit.schedule import learning_rate
 from gptkit.shards import find_shards
@@ -141,11 +142,10 @@ def main(argv):
     model_config, cfg = build_configs(settings, GPTConfig, TrainConfig)
     model_settings = {k: v for k, v in settings.items() if k in {f.name for f in fields(GPTConfig)}}
     run = setup_run(cfg.device, cfg.dtype)
+    lock = RunLock.for_run(cfg.out_dir, run)  # one run per out_dir, and out_dir is writable, before any work
     out_dir = Path(cfg.out_dir)
     checkpoint_path = out_dir / "ckpt.pt"
-    checkpoint = load_checkpoint(checkpoint_path) if cfg.init_from == "resume" else None
-    if run.is_master:
-        out_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = load_checkpoint(checkpoint_path, resume=True) if cfg.init_from == "resume" else None
 
     # model, on this process' device
     torch.manual_seed(cfg.seed)
@@ -161,18 +161,18 @@ def main(argv):
     tokenizer_name = train_batches.tokenizer_name
     hellaswag_on = cfg.hellaswag_interval > 0 and tokenizer_name == "gpt2"
     if hellaswag_on and run.is_master:
-        hellaswag_file(cfg.hellaswag_data)  # downloaded once, before training: offline fails here, not later
+        read_examples(hellaswag_file(cfg.hellaswag_data))  # downloaded and checked before training, not later
     barrier(run.world_size)
 
     # optimizer (and gradient scaler for float16); a resumed run takes up their state, the data position and RNG
     optimizer = model.configure_optimizers(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), run.device_type)
     scaler = torch.amp.GradScaler(run.device_type, enabled=run.dtype == "float16")
-    step = 0
+    step, saved_step = 0, None
     if checkpoint is not None:
         optimizer.load_state_dict(checkpoint["optimizer"])
         scaler.load_state_dict(checkpoint["scaler"])
         train_batches.load_state_dict(checkpoint["data"])
-        step = checkpoint["step"]
+        step = saved_step = checkpoint["step"]
         set_rng_state(checkpoint["rng"])
         checkpoint = None  # free the memory
     raw_model = model
@@ -189,6 +189,8 @@ def main(argv):
         print(json.dumps(resolved, indent=1))
         (out_dir / "config.json").write_text(json.dumps(resolved, indent=1))
     report = TrainingReport(run, cfg, resolved, raw_model.flops_per_token(), start_step=step)
+    check_batch = next(validation_batches(num_batches=1, **val_loader_args))
+    guard = CheckpointGuard(checkpoint_path, run, check_batch, saved_step)  # never a checkpoint of bad weights
 
     def training_state():
         return {
@@ -215,16 +217,14 @@ def main(argv):
         loss_sum, grad_norm = train_step(model, optimizer, scaler, train_batches, grad_accum_steps, cfg, run)
         step += 1
 
-        # The host waits for the GPU only where the loss is logged or a checkpoint is due. The loss is checked
-        # there, so a checkpoint never holds the weights of a non-finite loss. All processes take the same
+        # The host waits for the GPU only where the loss is logged or a checkpoint is due. Loss and gradient norm
+        # are checked there, so a checkpoint never comes from a non-finite step. All processes take the same
         # branch; in DDP they agree to stop on such a step.
         save_now = due(cfg.checkpoint_interval) or step == cfg.max_iters
         stopping = False
         if due(cfg.log_interval) or save_now or (run.world_size == 1 and stop.requested):
             loss = all_reduce_mean(loss_sum, run.world_size).item()
-            if not math.isfinite(loss):
-                kept = f"the last good checkpoint {checkpoint_path} is kept" if checkpoint_path.exists() else "none"
-                raise UserError(f"loss is {loss} at step {step}: stopping ({kept}); lower learning_rate?")
+            guard.check_step(step, loss, grad_norm.item(), gradient_scaling=scaler.is_enabled())
             stopping = all_reduce_max(stop.requested, run.world_size, run.device) > 0
             if due(cfg.log_interval):
                 report.training_step(step, loss, lr, grad_norm.item(), raw_model.last_aux_loss)
@@ -237,15 +237,16 @@ def main(argv):
             tokenizer = get_tokenizer(tokenizer_name)
             text = sample(raw_model, tokenizer, "", 1, cfg.sample_tokens, 0.8, 200, cfg.seed, run.device, run.dtype)
             print(f"step {step} sample:\n{text[0]}\n")
-        if run.is_master and (save_now or stopping):
-            save_checkpoint(checkpoint_path, training_state())
-            print(f"step {step}: checkpoint saved to {checkpoint_path}")
+        if save_now or stopping:
+            guard.save(step, raw_model, training_state)
         if stopping:
             if run.is_master:
                 print(f"stopped by a signal at step {step}; continue with --init_from=resume")
             break
 
     report.close()
+    if lock is not None:
+        lock.release()
     shutdown(run.world_size)
 
 

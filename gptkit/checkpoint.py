@@ -6,6 +6,7 @@ loader position and RNG states. It is written to a temporary file and renamed ov
 interrupted save never replaces the last good checkpoint with half a file.
 """
 
+import contextlib
 import os
 import pickle
 import random
@@ -15,15 +16,27 @@ import torch
 
 from gptkit.errors import UserError
 
+# What a checkpoint needs beyond model and model_config to continue training where it stopped.
+TRAINING_STATE = ("optimizer", "scaler", "step", "data", "rng")
+
 
 def save_checkpoint(path, checkpoint):
+    """Writes checkpoint to path, or raises a UserError (disk full, read-only) leaving the old file as it was
+    and no temporary file behind."""
     path = Path(path)
     temporary = path.with_name(path.name + ".tmp")
-    torch.save(checkpoint, temporary)
-    os.replace(temporary, path)
+    try:
+        torch.save(checkpoint, temporary)
+        os.replace(temporary, path)
+    except (OSError, RuntimeError) as e:  # torch.save reports a failed write as RuntimeError ("enforce fail")
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        reason = e.strerror if isinstance(e, OSError) else f"{str(e).strip()[:200]} (is the disk full?)"
+        raise UserError(f"could not write checkpoint {path}: {reason}") from None
 
 
-def load_checkpoint(path):
+def load_checkpoint(path, resume=False):
+    """The checkpoint at path; with resume=True it must also hold the TRAINING_STATE."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"no checkpoint at {path}")
@@ -34,6 +47,12 @@ def load_checkpoint(path):
         raise UserError(f"{path} is not a readable checkpoint: {reason[:200]}") from None
     if not isinstance(checkpoint, dict) or "model" not in checkpoint or "model_config" not in checkpoint:
         raise UserError(f"{path} is not a checkpoint of this repository (no model or model_config)")
+    missing = [key for key in TRAINING_STATE if key not in checkpoint]
+    if resume and missing:
+        raise UserError(
+            f"{path} holds model weights but no training state to resume ({', '.join(missing)} missing); "
+            "it can be sampled and evaluated, not resumed"
+        )
     return checkpoint
 
 

@@ -10,6 +10,7 @@ checked by the dataclasses themselves (`__post_init__`), so every command that b
 
 import ast
 import dataclasses
+import traceback
 import types
 import typing
 from dataclasses import dataclass
@@ -29,12 +30,25 @@ def read_config_file(path):
     if not path.is_file():
         raise UserError(f"config file {path} not found")
     namespace = {}
-    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    try:
+        exec(compile(path.read_text(), str(path), "exec"), namespace)
+    except Exception as e:  # the file is the user's code: its error is reported as the line that raised it
+        message = (e.msg if isinstance(e, SyntaxError) else str(e)).strip().split("\n")[0]
+        raise UserError(f"{path} line {config_error_line(e, path)}: {type(e).__name__}: {message}") from None
     return {
         key: value
         for key, value in namespace.items()
         if not key.startswith("_") and not isinstance(value, (types.ModuleType, types.FunctionType, type))
     }
+
+
+def config_error_line(error, path):
+    """The line of the config file where error arose: a SyntaxError carries it, a runtime error's traceback
+    holds it in the deepest frame that belongs to the file."""
+    if isinstance(error, SyntaxError):
+        return error.lineno
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if frame.filename == str(path)]
+    return frames[-1].lineno if frames else "?"
 
 
 def parse_flag(flag, field_types):

@@ -46,7 +46,7 @@ def stream_documents(source, name=None, split="train", text_field="text", revisi
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         for file in files:
             if file.suffix == ".txt":
-                yield file.read_text(encoding="utf-8", errors="replace")
+                yield read_text_file(file)
             elif file.suffix in (".parquet", ".jsonl", ".json"):
                 yield from _stream_rows(file, text_field)
         return
@@ -61,6 +61,23 @@ def stream_documents(source, name=None, split="train", text_field="text", revisi
             f"could not stream dataset {source!r} ({type(e).__name__}): check the network or "
             "give --dataset a local parquet/jsonl/text file or folder"
         ) from None
+
+
+BINARY_CHECK_BYTES = 65536  # how much of a file read_text_file inspects
+MAX_UNDECODABLE_SHARE = 0.3  # a Latin-1 text has a few percent of bytes that are not UTF-8; random bytes most
+
+
+def read_text_file(path):
+    """A text file's contents as one document (bytes that are not UTF-8 replaced). A binary file (NUL bytes, or
+    mostly undecodable bytes, in its first 64 KB) is refused with its name: its bytes would become nonsense
+    training data."""
+    path = Path(path)
+    data = path.read_bytes()
+    head = data[:BINARY_CHECK_BYTES]
+    undecodable = head.decode("utf-8", errors="replace").count("\ufffd")
+    if b"\0" in head or undecodable > MAX_UNDECODABLE_SHARE * len(head):
+        raise UserError(f"{path} looks like a binary file, not text (NUL or undecodable bytes); leave it out")
+    return data.decode("utf-8", errors="replace")
 
 
 def _stream_rows(file, text_field):

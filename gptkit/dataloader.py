@@ -16,6 +16,23 @@ from gptkit.errors import UserError
 from gptkit.shards import read_shard
 from gptkit.tokenizer import VOCAB_SIZES
 
+VOCAB_PADDING = 128  # a model's vocabulary may round the tokenizer's up to a multiple of this (50257 -> 50304)
+
+
+def check_vocab_size(tokenizer_name, vocab_size):
+    """The model fits the shards' tokenizer: its vocab_size is the tokenizer's, or that padded up to the next
+    multiple of VOCAB_PADDING. Anything else is the wrong data (byte shards for a GPT-2-sized model)."""
+    tokenizer_vocab = VOCAB_SIZES.get(tokenizer_name)
+    if tokenizer_vocab is None:
+        raise UserError(f"shards use an unknown tokenizer {tokenizer_name!r}; known: {', '.join(VOCAB_SIZES)}")
+    padded = -(-tokenizer_vocab // VOCAB_PADDING) * VOCAB_PADDING
+    if not tokenizer_vocab <= vocab_size <= padded:
+        raise UserError(
+            f"shards use tokenizer {tokenizer_name!r} ({tokenizer_vocab} tokens) but the model's vocab_size is "
+            f"{vocab_size}: it must be {tokenizer_vocab} ... {padded} (the tokenizer's, padded to a multiple of "
+            f"{VOCAB_PADDING}); is data_dir the right data?"
+        )
+
 
 class ShardedBatches:
     def __init__(
@@ -30,12 +47,8 @@ class ShardedBatches:
         self.tokenizer_name = names[0]
         if any(name != self.tokenizer_name for name in names):
             raise UserError(f"shards were made with different tokenizers: {sorted(set(names))}")
-        tokenizer_vocab = VOCAB_SIZES.get(self.tokenizer_name)
-        if vocab_size is not None and (tokenizer_vocab is None or tokenizer_vocab > vocab_size):
-            raise UserError(
-                f"shards use tokenizer {self.tokenizer_name!r} ({tokenizer_vocab} tokens) but the model's "
-                f"vocab_size is {vocab_size}"
-            )
+        if vocab_size is not None:
+            check_vocab_size(self.tokenizer_name, vocab_size)
         self.windows_per_shard = [(len(tokens) - 1) // block_size for tokens in self.shards]
         if sum(self.windows_per_shard) == 0:
             longest = max(len(tokens) for tokens in self.shards)

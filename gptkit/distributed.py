@@ -90,11 +90,29 @@ def all_reduce_max(value, world_size, device):
     return tensor.item()
 
 
+def on_master(run, action, failure):
+    """action() on the master process. If it raises a UserError, every process raises one (the master its own,
+    the others `failure`), so all stop together instead of waiting for the master in the next collective."""
+    result, error = None, None
+    if run.is_master:
+        try:
+            result = action()
+        except UserError as e:
+            error = e
+    if all_reduce_max(error is not None, run.world_size, run.device) > 0:
+        raise error or UserError(failure)
+    return result
+
+
 def barrier(world_size):
     if world_size > 1:
         dist.barrier()
 
 
 def shutdown(world_size):
+    """Leaves the process group, all processes together: each waits at a barrier until the others are done (none
+    tears down gloo's connections while another still uses them, e.g. the master writing the last checkpoint),
+    then the group is destroyed while the interpreter is still whole (gloo's threads must not outlive it)."""
     if world_size > 1 and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()

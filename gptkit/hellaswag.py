@@ -45,8 +45,42 @@ def hellaswag_file(data_path="", cache_file=CACHE_FILE, url=VALIDATION_URL):
 
 
 def read_examples(path):
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+    """The examples of a HellaSwag jsonl file; a line that is not one (bad JSON, a key missing) is a UserError
+    naming file and line."""
+    examples = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line_number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                example = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise UserError(f"{path}:{line_number}: not a JSON line ({e.msg})") from None
+            problem = example_problem(example)
+            if problem:
+                raise UserError(f"{path}:{line_number}: not a HellaSwag example ({problem})")
+            examples.append(example)
+    if not examples:
+        raise UserError(f"{path} holds no HellaSwag examples")
+    return examples
+
+
+def example_problem(example):
+    """What makes example unusable (an empty string if nothing does): it needs a context, endings and a label."""
+    if not isinstance(example, dict):
+        return "a JSON object is expected"
+    missing = [key for key in ("ctx", "endings", "label") if key not in example]
+    if missing:
+        return f"no {', '.join(missing)}"
+    endings = example["endings"]
+    if not isinstance(endings, list) or not endings or not all(isinstance(e, str) for e in endings):
+        return "endings must be a list of strings"
+    if not isinstance(example["ctx"], str):
+        return "ctx must be a string"
+    label = example["label"]
+    if isinstance(label, bool) or str(label) not in {str(i) for i in range(len(endings))}:
+        return f"label must be the index of an ending, 0 ... {len(endings) - 1}, got {label!r}"
+    return ""
 
 
 def render_example(tokenizer, example, max_len):

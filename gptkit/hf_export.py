@@ -287,12 +287,13 @@ def read_weight_file(path):
             return load_file(path)
         except (SafetensorError, OSError) as e:
             raise UserError(f"{path} is not a readable safetensors file ({e})") from None
+    unsafe = f"the folder's weights ({path.parent}) are not a safe checkpoint; prefer safetensors"
     try:
         weights = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError):
-        raise UserError("the folder's weights are not a safe checkpoint; prefer safetensors") from None
+        raise UserError(unsafe) from None
     if not isinstance(weights, dict) or not all(isinstance(t, torch.Tensor) for t in weights.values()):
-        raise UserError("the folder's weights are not a safe checkpoint; prefer safetensors")
+        raise UserError(unsafe)
     return weights
 
 

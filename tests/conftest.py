@@ -36,11 +36,23 @@ def run_script(script, *args, cwd=ROOT, launcher=(sys.executable,), env=None):
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=env, timeout=600)
 
 
-def assert_one_line_error(result, message):
-    """The command failed the way every command should: `message` in a single line on stderr, no traceback."""
-    assert result.returncode != 0
-    assert message in result.stderr, result.stderr[-2000:]
-    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+def assert_one_line_error(result, *expected):
+    """The command failed the way every command should: exit code 1 and a single line on stderr, no traceback,
+    holding each expected text."""
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1, (result.returncode, result.stderr[-3000:])
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    for text in expected:
+        assert text in lines[0], lines[0]
+
+
+def snapshot(*folders):
+    """{path: bytes} of every file in the folders but the run lock (which names its latest holder), to show that
+    a refused command changed nothing."""
+    from gptkit.run_lock import LOCK_NAME
+
+    paths = (p for folder in folders for p in sorted(Path(folder).rglob("*")))
+    return {p: p.read_bytes() for p in paths if p.is_file() and p.name != LOCK_NAME}
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -66,11 +78,27 @@ TINY_RUN = [
 ]
 
 
+SINGLE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}  # processes started by tests share 2 cores
+
+
+def byte_shards(path, documents=20):
+    """Byte-level shards of the first embedded documents in path; returns path."""
+    from gptkit.corpus import embedded_documents, prepare_texts
+
+    prepare_texts(embedded_documents()[:documents], path, "bytes", workers=1)
+    return path
+
+
 def train(*args, data_dir, out_dir, launcher=(sys.executable,), check=True):
     """train.py with TINY_RUN, then args (later flags win); asserts success unless check=False."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = run_script(
-        "train.py", *TINY_RUN, f"--data_dir={data_dir}", f"--out_dir={out_dir}", *args, launcher=launcher, env=env
+        "train.py",
+        *TINY_RUN,
+        f"--data_dir={data_dir}",
+        f"--out_dir={out_dir}",
+        *args,
+        launcher=launcher,
+        env=SINGLE_THREAD,
     )
     if check:
         assert result.returncode == 0, result.stderr[-3000:]
@@ -80,11 +108,7 @@ def train(*args, data_dir, out_dir, launcher=(sys.executable,), check=True):
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory):
     """20 documents of the embedded corpus as byte-level shards."""
-    from gptkit.corpus import embedded_documents, prepare_texts
-
-    path = tmp_path_factory.mktemp("data") / "docs"
-    prepare_texts(embedded_documents()[:20], path, "bytes", workers=1)
-    return path
+    return byte_shards(tmp_path_factory.mktemp("data") / "docs")
 
 
 @pytest.fixture(scope="session")

@@ -165,7 +165,7 @@ def test_pickled_weights_load_only_when_safe(tmp_path):
         pickle.dump({"transformer.wte.weight": Payload()}, f, protocol=2)
     with pytest.raises(UserError) as error:
         GPT.from_pretrained(str(tmp_path))
-    assert str(error.value) == "the folder's weights are not a safe checkpoint; prefer safetensors"
+    assert str(error.value) == f"the folder's weights ({tmp_path}) are not a safe checkpoint; prefer safetensors"
     assert not marker.exists()
 
 

@@ -1,0 +1,92 @@
+"""Unwritable output is a one-line error: out_dir checked at start-up before any work, and a checkpoint write that
+fails (disk full, folder turned read-only) leaves the previous checkpoint intact and no temporary file (issue 11,
+item 10)."""
+
+import errno
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, SINGLE_THREAD, TINY_RUN, assert_one_line_error, byte_shards, snapshot, train
+from gptkit.checkpoint import load_checkpoint
+
+# train.py with torch.save failing from its second call on, as a full disk or a read-only folder makes it fail
+FAILING_SAVE = """
+import errno, os, runpy, sys, torch
+real_save, calls, code = torch.save, [], getattr(errno, sys.argv.pop(1))
+def failing_save(obj, f, *args, **kwargs):
+    calls.append(f)
+    if len(calls) < 2:
+        return real_save(obj, f, *args, **kwargs)
+    if code == errno.ENOSPC:
+        with open(f, "wb") as half_written:
+            half_written.write(b"PK" * 1000)
+    raise OSError(code, os.strerror(code), str(f))
+torch.save = failing_save
+runpy.run_path("train.py", run_name="__main__")
+"""
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return byte_shards(tmp_path_factory.mktemp("data") / "docs", documents=3)
+
+
+@pytest.mark.parametrize("code,reason", [("ENOSPC", "No space left on device"), ("EROFS", "Read-only file system")])
+def test_failed_checkpoint_write_keeps_the_previous_one(data_dir, tmp_path, code, reason):
+    args = [*TINY_RUN, f"--data_dir={data_dir}", f"--out_dir={tmp_path}", "--max_iters=4", "--checkpoint_interval=1"]
+    result = subprocess.run(
+        [sys.executable, "-c", FAILING_SAVE, code, *args], cwd=ROOT, env=SINGLE_THREAD, capture_output=True, text=True
+    )
+    path = tmp_path / "ckpt.pt"
+    assert_one_line_error(result, f"could not write checkpoint {path}: {reason}; the checkpoint of step 1 in")
+    assert load_checkpoint(path, resume=True)["step"] == 1
+    assert not (tmp_path / "ckpt.pt.tmp").exists()
+
+
+def test_out_dir_below_a_file(data_dir, tmp_path):
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    before = snapshot(tmp_path)
+    result = train("--max_iters=2", data_dir=data_dir, out_dir=tmp_path / "notes.txt" / "out", check=False)
+    assert_one_line_error(result, f"cannot write to out_dir {tmp_path / 'notes.txt' / 'out'}: Not a directory")
+    assert snapshot(tmp_path) == before
+
+
+def mount_tmpfs(path, options):
+    """A small tmpfs at path (needs root); skips the test where mounting is not allowed."""
+    path.mkdir(exist_ok=True)
+    command = ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)]
+    if os.geteuid() != 0 or not shutil.which("mount") or subprocess.run(command).returncode:
+        pytest.skip("mounting a tmpfs needs root")
+
+
+def test_read_only_out_dir(data_dir, tmp_path):
+    folder = tmp_path / "read_only"
+    mount_tmpfs(folder, "size=1m,ro")
+    try:
+        result = train("--max_iters=2", data_dir=data_dir, out_dir=folder, check=False)
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+    assert_one_line_error(result, f"cannot write to out_dir {folder}: Read-only file system")
+
+
+def test_disk_full_from_the_start_and_at_a_checkpoint(data_dir, tmp_path):
+    folder = tmp_path / "small_disk"
+    mount_tmpfs(folder, "size=600k")  # a checkpoint of the tiny model is 450 KB: the second one does not fit
+    try:
+        result = train("--max_iters=3", "--checkpoint_interval=1", data_dir=data_dir, out_dir=folder, check=False)
+        assert_one_line_error(result, f"could not write checkpoint {folder / 'ckpt.pt'}", "the checkpoint of step 1")
+        assert load_checkpoint(folder / "ckpt.pt", resume=True)["step"] == 1
+        assert sorted(p.name for p in folder.iterdir()) == [".lock", "ckpt.pt", "config.json", "metrics.jsonl"]
+        with open(folder / "filler", "wb") as filler:  # fill the disk up
+            with pytest.raises(OSError) as full:
+                filler.write(b"\0" * 1_000_000)
+                filler.flush()
+        assert full.value.errno == errno.ENOSPC
+        result = train("--max_iters=3", data_dir=data_dir, out_dir=folder / "new_run", check=False)
+        assert_one_line_error(result, f"cannot write to out_dir {folder / 'new_run'}: No space left on device")
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
