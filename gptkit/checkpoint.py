@@ -23,7 +23,7 @@ def save_checkpoint(path, checkpoint):
     os.replace(temporary, path)
 
 
-def load_checkpoint(path):
+def load_checkpoint(path, required=("model", "model_config")):
     path = Path(path)
     if not path.is_file():
         raise UserError(f"no checkpoint at {path}")
@@ -32,8 +32,8 @@ def load_checkpoint(path):
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as e:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"{path} is not a readable checkpoint: {reason[:200]}") from None
-    if not isinstance(checkpoint, dict) or "model" not in checkpoint or "model_config" not in checkpoint:
-        raise UserError(f"{path} is not a checkpoint of this repository (no model or model_config)")
+    if not isinstance(checkpoint, dict) or any(key not in checkpoint for key in required):
+        raise UserError(f"{path} is not a checkpoint of this repository (no {' or '.join(required)})")
     return checkpoint
 
 

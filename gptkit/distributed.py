@@ -90,6 +90,15 @@ def all_reduce_max(value, world_size, device):
     return tensor.item()
 
 
+def all_gather_objects(value, world_size):
+    """[every process' value] in rank order (picklable values, e.g. a data loader's position)."""
+    if world_size == 1:
+        return [value]
+    values = [None] * world_size
+    dist.all_gather_object(values, value)
+    return values
+
+
 def barrier(world_size):
     if world_size > 1:
         dist.barrier()
