@@ -52,7 +52,7 @@ def build_model(model_config, model_settings, cfg, checkpoint):
     gave; a checkpoint or GPT-2 that cannot honour one of them is refused with the key named."""
     if checkpoint is not None:
         return GPT.from_checkpoint(checkpoint, **model_settings)
-    if cfg.init_from == "scratch":
+    if cfg.init_from in ("scratch", "auto"):  # auto without a checkpoint in out_dir starts from scratch
         return GPT(model_config)
     warm_start = WARM_START_SETTINGS | set(model_settings)
     return GPT.from_pretrained(cfg.init_from, **{k: getattr(model_config, k) for k in warm_start})
