@@ -70,9 +70,9 @@ def test_largest_micro_batch_is_the_last_that_fits(parallelism, checkpointed):
     gpu_bytes = 24 * GB
     largest = plan.largest_micro_batch(gpu_bytes, checkpointed)
     assert largest > 0
-    assert plan.fits(largest, checkpointed, True, gpu_bytes) and not plan.fits(largest + 1, checkpointed, True, gpu_bytes)
-    per_sequence = plan.per_sequence(checkpointed)
-    assert plan.fixed(True) + largest * per_sequence <= MEMORY_HEADROOM * gpu_bytes
+    assert plan.fits(largest, checkpointed, True, gpu_bytes)
+    assert not plan.fits(largest + 1, checkpointed, True, gpu_bytes)
+    assert plan.fixed(True) + largest * plan.per_sequence(checkpointed) <= MEMORY_HEADROOM * gpu_bytes
 
 
 def test_model_py_prints_the_plan_of_the_7b_config():
