@@ -153,3 +153,8 @@ def test_elastic_restart_after_a_killed_worker_finishes_like_an_uninterrupted_ru
     assert process.returncode == 0, stderr[-3000:]
     assert "resuming from step" in stdout, "the worker was not restarted"
     assert logged(tmp_path)[STEPS] == pytest.approx(logged(reference)[STEPS], abs=1e-6)
+
+
+def test_compiled_blocks_under_fsdp_train_like_eager(reference, data_dir, tmp_path):
+    train(tmp_path, data_dir, compile=True, activation_checkpointing=True, max_iters=3)
+    assert_close(logged(tmp_path), logged(reference), tolerance=1e-4)  # compiled kernels round differently

@@ -1,8 +1,13 @@
+from types import SimpleNamespace
+
 import pytest
 import torch
 
 from conftest import ROOT, run_script
+from gptkit.config import TrainConfig
+from gptkit.distributed import Run
 from gptkit.memory_plan import GB, MEMORY_HEADROOM, activation_bytes_per_sequence, plan_memory
+from gptkit.micro_batch import find_micro_batch_size
 from model import GPT, GPTConfig
 
 SHAPES = [{}, {"pos_emb": "rope", "n_kv_head": 1}, {"n_expert": 4}]
@@ -81,3 +86,17 @@ def test_model_py_prints_the_plan_of_the_7b_config():
     assert "16 GPUs of 80 GB" in result.stdout
     assert "this config (fsdp, micro-batch" in result.stdout and "checkpointing): " in result.stdout
     assert result.stdout.rstrip().endswith("fits")  # the 7B recipe fits its hardware by the plan
+
+
+@pytest.mark.parametrize("gpu_gb", [16, 24, 80])
+def test_auto_micro_batch_under_fsdp_is_the_largest_divisor_the_plan_fits(monkeypatch, gpu_gb):
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: SimpleNamespace(total_memory=gpu_gb * GB))
+    with torch.device("meta"):
+        model = GPT(GPTConfig(n_layer=24, n_embd=2048, n_head=16))
+    cfg = TrainConfig(parallelism="fsdp", micro_batch_size="auto", total_batch_tokens=8 * 64 * 1024)
+    chosen = find_micro_batch_size(model, cfg, Run(world_size=8, device="cuda:0", dtype="bfloat16"))
+    params = model.num_params()["total"]
+    block_params = sum(p.numel() for p in model.transformer.h[0].parameters())
+    largest = plan_memory(model.config, params, block_params, 8, "fsdp").largest_micro_batch(gpu_gb * GB, False, 64)
+    assert chosen == max(b for b in (1, 2, 4, 8, 16, 32, 64) if b <= largest)
+    assert chosen == {16: 2, 24: 4, 80: 16}[gpu_gb]  # more memory, larger micro-batches
