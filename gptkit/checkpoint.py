@@ -25,6 +25,8 @@ def save_checkpoint(path, checkpoint):
 
 def load_checkpoint(path, required=("model", "model_config")):
     path = Path(path)
+    if path.is_dir():  # an FSDP run's sharded checkpoint folder, given where a file is needed
+        raise UserError(f"{path} is a folder; for a sharded checkpoint run: python consolidate.py {path.parent}")
     if not path.is_file():
         raise UserError(f"no checkpoint at {path}")
     try:

@@ -6,10 +6,11 @@ How the model is spread over the run's processes, and the three things a trainin
            gathered only for its own forward and backward; weights, gradients and AdamW state stay in float32
            shards, the gathered copies compute in bfloat16 when the run does, gradients are reduced in float32
 
-A single process is left as it is under either. Whatever the choice, a training step computes the same losses
-and gradients: the tests compare FSDP with DDP to 1e-5 in float32, with gradient accumulation and clipping,
-for a dense and an MoE model. activation_checkpointing recomputes each block in the backward pass instead of
-keeping its activations, which changes memory and time but no number (tested: losses and gradients equal).
+A single process trains the model itself (compiled if asked) under either. Whatever the choice, a training
+step computes the same losses and gradients: the tests compare FSDP with DDP to 1e-5 in float32, with gradient
+accumulation and clipping, for a dense and an MoE model. activation_checkpointing recomputes each block in the
+backward pass instead of keeping its activations, which changes memory and time but no number (tested: losses
+and gradients equal).
 """
 
 import contextlib

@@ -126,3 +126,9 @@ def test_which_checkpoint_a_run_resumes(tmp_path):
     save_checkpoint(tmp_path / "ckpt.pt", {"model": {}, "model_config": CONFIG, "optimizer": {}})
     with pytest.raises(UserError, match="resume with --parallelism=ddp"):
         checkpoint_to_resume(tmp_path, "auto", "fsdp")
+
+
+def test_a_sharded_folder_given_as_a_checkpoint_file_points_to_consolidate(tmp_path):
+    save(tmp_path, 1)
+    with pytest.raises(UserError, match=f"python consolidate.py {tmp_path}$"):
+        load_checkpoint(tmp_path / "ckpt")
