@@ -81,15 +81,6 @@ def all_reduce_mean(tensor, world_size):
     return tensor
 
 
-def all_reduce_max(value, world_size, device):
-    """The largest of a number over all processes, e.g. 'some process was asked to stop'."""
-    if world_size == 1:
-        return value
-    tensor = torch.tensor(float(value), device=device)
-    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
-    return tensor.item()
-
-
 def all_gather_objects(value, world_size):
     """[every process' value] in rank order (picklable values, e.g. a data loader's position)."""
     if world_size == 1:
@@ -99,11 +90,24 @@ def all_gather_objects(value, world_size):
     return values
 
 
+def all_reduce_max(value, world_size, device):
+    """The largest of a number over all processes, e.g. 'some process was asked to stop'."""
+    if world_size == 1:
+        return value
+    tensor = torch.tensor(float(value), device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return tensor.item()
+
+
 def barrier(world_size):
     if world_size > 1:
         dist.barrier()
 
 
 def shutdown(world_size):
+    """Leaves the process group, all processes together: each waits at a barrier until the others are done (none
+    tears down gloo's connections while another still uses them, e.g. the master writing the last checkpoint),
+    then the group is destroyed while the interpreter is still whole (gloo's threads must not outlive it)."""
     if world_size > 1 and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
