@@ -6,8 +6,10 @@ grouped-query attention (GQA), a Mixture of Experts MLP (MoE) and untied embeddi
 PyTorch's scaled_dot_product_attention, which picks the flash kernels on GPU.
 
     python model.py configs/gpt2.py configs/gpt2_gqa.py   # parameter and FLOPs table of configs
+    python model.py configs/gpt_7b.py --gpus 16 --gpu-memory 80   # and a memory plan per GPU, DDP and FSDP
 """
 
+import argparse
 import inspect
 import math
 import pickle
@@ -23,6 +25,7 @@ from gptkit.checkpoint import load_checkpoint
 from gptkit.config import TrainConfig, load_config
 from gptkit.errors import UserError, run_main
 from gptkit.hf_export import from_transformers, is_openai_gpt2, read_folder_config, read_folder_weights, tokenizer_of
+from gptkit.memory_plan import describe_plan
 
 
 @dataclass
@@ -354,7 +357,8 @@ class GPT(nn.Module):
 
     @classmethod
     def from_checkpoint(cls, checkpoint, source="the checkpoint", **overrides):
-        """A GPT with a training checkpoint's config and weights (on the CPU).
+        """A GPT with a training checkpoint's config and weights (on the CPU). A sharded checkpoint's state
+        has no weights: they are loaded once the model is sharded (gptkit/sharded_checkpoint.py).
 
         overrides are model settings the user gave: the ones a trained model can take (RESUME_ADJUSTABLE) are
         applied, every other one must equal the checkpoint's, so a flag is never silently ignored.
@@ -365,6 +369,8 @@ class GPT(nn.Module):
             differences = ", ".join(f"{k}={overrides[k]!r} ({source}: {saved.get(k)!r})" for k in sorted(refused))
             raise UserError(f"{source}'s model differs from the settings given: {differences}")
         model = cls(GPTConfig(**{**saved, **overrides}))
+        if "model" not in checkpoint:
+            return model
         try:
             model.load_state_dict(checkpoint["model"])
         except RuntimeError as e:
@@ -512,14 +518,20 @@ def load_model(checkpoint_path=None, hf=None):
 # ----------------------------------------------------------------------------------------------------------
 
 
-def main(config_paths):
-    if not config_paths:
-        raise UserError("usage: python model.py CONFIG.py [CONFIG.py ...]")
+def main(argv):
+    parser = argparse.ArgumentParser(description="Parameters and FLOPs of configs; with --gpus, a memory plan")
+    parser.add_argument("configs", nargs="+", help="config files, one model each")
+    parser.add_argument("--gpus", type=int, help="plan the memory per GPU for this many GPUs")
+    parser.add_argument("--gpu-memory", type=float, default=80.0, help="GB per GPU (default 80)")
+    args = parser.parse_args(argv)
+    if args.gpus is not None and args.gpus < 1:
+        raise UserError(f"--gpus must be >= 1, got {args.gpus}")
     header = f"{'config':<40} {'total':>9} {'non-emb':>9} {'active':>9} {'GFLOPs/token':>13}"
     print(header)
     print("-" * len(header))
-    for path in config_paths:
-        model_config, _ = load_config([path], GPTConfig, TrainConfig)
+    plans = []
+    for path in args.configs:
+        model_config, train_config = load_config([path], GPTConfig, TrainConfig)
         with torch.device("meta"):  # counts need shapes only, not memory
             model = GPT(model_config)
         counts = model.num_params()
@@ -527,6 +539,15 @@ def main(config_paths):
             f"{path:<40} {counts['total'] / 1e6:>8.2f}M {counts['non_embedding'] / 1e6:>8.2f}M "
             f"{counts['active'] / 1e6:>8.2f}M {model.flops_per_token() / 1e9:>13.3f}"
         )
+        if args.gpus is not None:
+            block_params = sum(p.numel() for p in model.transformer.h[0].parameters())
+            plans.append(
+                describe_plan(
+                    path, model_config, train_config, counts["total"], block_params, args.gpus, args.gpu_memory
+                )
+            )
+    for plan in plans:
+        print("\n" + plan)
 
 
 if __name__ == "__main__":

@@ -5,12 +5,12 @@ Train a GPT: one process (`python train.py`), or DDP under torchrun, on one node
     python train.py configs/gpt2_l4.py --micro_batch_size=8           # config files, then --key=value flags
     torchrun --standalone --nproc_per_node=8 train.py configs/gpt2_gqa.py
     python train.py configs/gpt2_gqa.py --init_from=resume            # continue from out_dir/ckpt.pt
+    torchrun --nproc_per_node=8 train.py configs/gpt_2b.py --parallelism=fsdp   # sharded: FSDP2, out_dir/ckpt/
 
 Every setting is a field of GPTConfig (model.py) or TrainConfig (gptkit/config.py). SIGTERM or Ctrl-C saves a
 checkpoint and exits, so a run that loses its GPU resumes where it stopped.
 """
 
-import contextlib
 import json
 import signal
 import sys
@@ -18,9 +18,8 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 import torch
-from torch.nn.parallel import DistributedDataParallel as DDP
 
-from gptkit.checkpoint import load_checkpoint, rng_state, set_rng_state
+from gptkit.checkpoint import rng_state, save_checkpoint, set_rng_state
 from gptkit.checkpoint_guard import CheckpointGuard
 from gptkit.config import TrainConfig, build_configs, read_settings
 from gptkit.corpus import EMBEDDED_DATA_DIR, prepare_embedded
@@ -31,9 +30,16 @@ from gptkit.hellaswag import evaluate_hellaswag, hellaswag_file, read_examples
 from gptkit.hf_export import is_openai_gpt2
 from gptkit.metrics import TrainingReport
 from gptkit.micro_batch import find_micro_batch_size
+from gptkit.parallel import clip_gradients, gradient_sync, is_sharded, wrap_model
 from gptkit.run_lock import RunLock
 from gptkit.sampling import sample
 from gptkit.schedule import learning_rate
+from gptkit.sharded_checkpoint import (
+    checkpoint_to_resume,
+    load_sharded_checkpoint,
+    process_state,
+    save_sharded_checkpoint,
+)
 from gptkit.shards import find_shards
 from gptkit.tokenizer import get_tokenizer
 from model import GPT, GPTConfig
@@ -49,7 +55,7 @@ def build_model(model_config, model_settings, cfg, checkpoint):
     key named."""
     if checkpoint is not None:
         return GPT.from_checkpoint(checkpoint, **model_settings)
-    if cfg.init_from == "scratch":
+    if cfg.init_from in ("scratch", "auto"):  # auto without a checkpoint in out_dir starts from scratch
         return GPT(model_config)
     if not is_openai_gpt2(cfg.init_from):  # a folder export_hf.py wrote keeps its own shape, as a checkpoint does
         return GPT.from_pretrained(cfg.init_from, **model_settings)
@@ -93,17 +99,14 @@ def train_step(model, optimizer, scaler, batches, grad_accum_steps, cfg, run):
         if pin:  # pinned memory lets the copy overlap with the GPU work already queued
             x, y = x.pin_memory(), y.pin_memory()
         x, y = x.to(run.device, non_blocking=pin), y.to(run.device, non_blocking=pin)
-        # gradients are averaged across processes on the last micro-step only
-        last = micro_step == grad_accum_steps - 1
-        sync = model.no_sync() if run.world_size > 1 and not last else contextlib.nullcontext()
-        with sync:
+        with gradient_sync(model, last_micro_step=micro_step == grad_accum_steps - 1):
             with run.autocast():
                 _, loss = model(x, y)
             loss = loss / grad_accum_steps  # the gradient of the mean over all micro-steps
             loss_sum += loss.detach()
             scaler.scale(loss).backward()
     scaler.unscale_(optimizer)  # clip the true gradients, not the float16-scaled ones
-    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or float("inf"))
+    grad_norm = clip_gradients(model.parameters(), cfg.grad_clip or float("inf"))
     scaler.step(optimizer)
     scaler.update()
     optimizer.zero_grad(set_to_none=True)
@@ -121,6 +124,23 @@ def evaluate_val_loss(model, val_loader_args, cfg, run):
         losses.append(loss.float())
     model.train()
     return all_reduce_mean(torch.stack(losses).mean(), run.world_size).item()
+
+
+def restore_training_state(checkpoint, model, optimizer, scaler, train_batches, run):
+    """Take up a checkpoint's optimizer, scaler, data position and RNG state (a sharded checkpoint's weights
+    too); returns its step."""
+    if "sharded_path" in checkpoint:
+        load_sharded_checkpoint(checkpoint["sharded_path"], model, optimizer)
+        own = process_state(checkpoint, run.rank)
+    else:
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        own = checkpoint
+    scaler.load_state_dict(checkpoint["scaler"])
+    train_batches.load_state_dict(own["data"])
+    set_rng_state(own["rng"])
+    if run.is_master:
+        print(f"resuming from step {checkpoint['step']} of {checkpoint.get('sharded_path', 'ckpt.pt')}")
+    return checkpoint["step"]
 
 
 class StopRequest:
@@ -144,8 +164,8 @@ def main(argv):
     run = setup_run(cfg.device, cfg.dtype)
     lock = RunLock.for_run(cfg.out_dir, run)  # one run per out_dir, and out_dir is writable, before any work
     out_dir = Path(cfg.out_dir)
-    checkpoint_path = out_dir / "ckpt.pt"
-    checkpoint = load_checkpoint(checkpoint_path, resume=True) if cfg.init_from == "resume" else None
+    checkpoint_path = out_dir / ("ckpt" if cfg.parallelism == "fsdp" else "ckpt.pt")  # fsdp: a folder of shards
+    checkpoint = checkpoint_to_resume(out_dir, cfg.init_from, cfg.parallelism)  # None: start as configured
 
     # model, on this process' device
     torch.manual_seed(cfg.seed)
@@ -164,22 +184,19 @@ def main(argv):
         read_examples(hellaswag_file(cfg.hellaswag_data))  # downloaded and checked before training, not later
     barrier(run.world_size)
 
+    # one process, DDP or FSDP (sharded in place), compiled and with activation checkpointing as configured
+    raw_model = model
+    model = wrap_model(model, cfg, run)
+
     # optimizer (and gradient scaler for float16); a resumed run takes up their state, the data position and RNG
-    optimizer = model.configure_optimizers(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), run.device_type)
+    optimizer = raw_model.configure_optimizers(
+        cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), run.device_type
+    )
     scaler = torch.amp.GradScaler(run.device_type, enabled=run.dtype == "float16")
     step, saved_step = 0, None
     if checkpoint is not None:
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scaler.load_state_dict(checkpoint["scaler"])
-        train_batches.load_state_dict(checkpoint["data"])
-        step = saved_step = checkpoint["step"]
-        set_rng_state(checkpoint["rng"])
+        step = saved_step = restore_training_state(checkpoint, raw_model, optimizer, scaler, train_batches, run)
         checkpoint = None  # free the memory
-    raw_model = model
-    if cfg.compile:
-        model = torch.compile(model)
-    if run.world_size > 1:
-        model = DDP(model, device_ids=[run.local_rank] if run.device_type == "cuda" else None)
 
     # what this run is, printed and saved; then one report per logged step, to console, metrics.jsonl and wandb
     derived = dict(micro_batch_size=micro_batch_size, grad_accum_steps=grad_accum_steps, processes=run.world_size)
@@ -192,18 +209,24 @@ def main(argv):
     check_batch = next(validation_batches(num_batches=1, **val_loader_args))
     guard = CheckpointGuard(checkpoint_path, run, check_batch, saved_step)  # never a checkpoint of bad weights
 
-    def training_state():
+    def training_state():  # besides the weights and the optimizer, and each process' own part
         return {
-            "model": raw_model.state_dict(),
             "model_config": asdict(model_config),
             "train_config": asdict(cfg),
-            "optimizer": optimizer.state_dict(),
             "scaler": scaler.state_dict(),
             "step": step,
-            "data": train_batches.state_dict(),
-            "rng": rng_state(),
             "tokenizer": tokenizer_name,
         }
+
+    def own_state():  # this process' data position and RNG state
+        return {"data": train_batches.state_dict(), "rng": rng_state()}
+
+    def save():  # fsdp: every process writes its shards to out_dir/ckpt; ddp: rank 0 writes out_dir/ckpt.pt
+        if cfg.parallelism == "fsdp":
+            save_sharded_checkpoint(out_dir, raw_model, optimizer, training_state(), own_state(), run)
+        else:
+            weights = {"model": raw_model.state_dict(), "optimizer": optimizer.state_dict()}
+            save_checkpoint(checkpoint_path, {**weights, **training_state(), **own_state()})
 
     def due(interval):  # 0 turns an interval off; the last step counts for every interval that is on
         return interval > 0 and (step % interval == 0 or step == cfg.max_iters)
@@ -233,12 +256,13 @@ def main(argv):
         if due(cfg.hellaswag_interval) and hellaswag_on:
             result = evaluate_hellaswag(raw_model, cfg.hellaswag_data, run, cfg.hellaswag_limit)
             report.evaluation(step, hellaswag_acc=result["acc"], hellaswag_acc_norm=result["acc_norm"])
-        if due(cfg.sample_interval) and run.is_master:
+        if due(cfg.sample_interval) and (run.is_master or is_sharded(raw_model)):  # sharded: all ranks forward
             tokenizer = get_tokenizer(tokenizer_name)
             text = sample(raw_model, tokenizer, "", 1, cfg.sample_tokens, 0.8, 200, cfg.seed, run.device, run.dtype)
-            print(f"step {step} sample:\n{text[0]}\n")
+            if run.is_master:
+                print(f"step {step} sample:\n{text[0]}\n")
         if save_now or stopping:
-            guard.save(step, raw_model, training_state)
+            guard.save(step, raw_model, save, every_rank=cfg.parallelism == "fsdp")
         if stopping:
             if run.is_master:
                 print(f"stopped by a signal at step {step}; continue with --init_from=resume")
@@ -247,6 +271,7 @@ def main(argv):
     report.close()
     if lock is not None:
         lock.release()
+    del model  # DDP holds the process group: let it go now, not at interpreter exit after the other ranks left
     shutdown(run.world_size)
 
 

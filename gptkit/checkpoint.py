@@ -35,9 +35,11 @@ def save_checkpoint(path, checkpoint):
         raise UserError(f"could not write checkpoint {path}: {reason}") from None
 
 
-def load_checkpoint(path, resume=False):
-    """The checkpoint at path; with resume=True it must also hold the TRAINING_STATE."""
+def load_checkpoint(path, required=("model", "model_config")):
+    """The checkpoint at path, holding at least the required keys."""
     path = Path(path)
+    if path.is_dir():  # an FSDP run's sharded checkpoint folder, given where a file is needed
+        raise UserError(f"{path} is a folder; for a sharded checkpoint run: python consolidate.py {path.parent}")
     if not path.is_file():
         raise UserError(f"no checkpoint at {path}")
     try:
@@ -45,15 +47,19 @@ def load_checkpoint(path, resume=False):
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as e:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"{path} is not a readable checkpoint: {reason[:200]}") from None
-    if not isinstance(checkpoint, dict) or "model" not in checkpoint or "model_config" not in checkpoint:
-        raise UserError(f"{path} is not a checkpoint of this repository (no model or model_config)")
+    if not isinstance(checkpoint, dict) or any(key not in checkpoint for key in required):
+        raise UserError(f"{path} is not a checkpoint of this repository (no {' or '.join(required)})")
+    return checkpoint
+
+
+def check_resumable(checkpoint, path):
+    """A checkpoint to resume must also hold the TRAINING_STATE, not only the weights."""
     missing = [key for key in TRAINING_STATE if key not in checkpoint]
-    if resume and missing:
+    if missing:
         raise UserError(
             f"{path} holds model weights but no training state to resume ({', '.join(missing)} missing); "
             "it can be sampled and evaluated, not resumed"
         )
-    return checkpoint
 
 
 def rng_state():

@@ -12,8 +12,8 @@ import math
 from pathlib import Path
 
 import torch
+from torch.distributed.tensor import DTensor
 
-from gptkit.checkpoint import save_checkpoint
 from gptkit.distributed import all_reduce_max, on_master
 from gptkit.errors import UserError
 
@@ -45,7 +45,8 @@ class CheckpointGuard:
     @torch.no_grad()
     def weights_are_good(self, model):
         """All weights finite, and a finite loss on the check batch, on every process."""
-        finite = all(torch.isfinite(p).all() for p in model.parameters())
+        local = (p.to_local() if isinstance(p, DTensor) else p for p in model.parameters())  # FSDP: this shard
+        finite = all(torch.isfinite(p).all() for p in local)
         if finite:
             was_training = model.training
             model.eval()
@@ -55,20 +56,26 @@ class CheckpointGuard:
             finite = bool(torch.isfinite(loss))
         return all_reduce_max(not finite, self.run.world_size, self.run.device) == 0
 
-    def save(self, step, model, training_state):
-        """Writes training_state() (on the master) if the model's weights are good, otherwise stops the run."""
+    def save(self, step, model, write, every_rank=False):
+        """Calls write() if the model's weights are good, otherwise stops the run. write runs on the master, or on
+        every process for a sharded checkpoint that all processes write together."""
         if not self.weights_are_good(model):
             raise UserError(
                 f"the weights after step {step} are not finite or predict a non-finite loss: stopping before "
                 f"saving them; {self.kept()}; lower learning_rate?"
             )
 
-        def write():
+        def guarded_write():
             try:
-                save_checkpoint(self.path, training_state())
+                write()
             except UserError as e:
                 raise UserError(f"{e}; {self.kept()}") from None
-            print(f"step {step}: checkpoint saved to {self.path}")
+            if self.run.is_master:
+                print(f"step {step}: checkpoint saved to {self.path}")
 
-        on_master(self.run, write, failure=f"rank 0 could not write the checkpoint of step {step}; {self.kept()}")
+        if every_rank:
+            guarded_write()
+        else:
+            failure = f"rank 0 could not write the checkpoint of step {step}; {self.kept()}"
+            on_master(self.run, guarded_write, failure=failure)
         self.saved_step = step

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from gptkit.errors import UserError
 
-INIT_FROM = ("scratch", "resume")
+INIT_FROM = ("scratch", "resume", "auto")
+PARALLELISMS = ("ddp", "fsdp")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 DEVICES = ("auto", "cuda", "cpu", "mps")
 WANDB_MODES = ("online", "offline")
@@ -118,8 +119,9 @@ class TrainConfig:
     # input and output
     out_dir: str = "out"
     data_dir: str = "data/python_docs"  # folder of *_train_*.bin and *_val_*.bin shards
-    # "scratch", "resume" (out_dir/ckpt.pt), GPT-2 weights ("gpt2" ...), or a transformers folder: GPT-2's, or
-    # one export_hf.py wrote (its own shape: model settings that differ are refused, as for a checkpoint)
+    # "scratch", "resume" (out_dir/ckpt.pt, or out_dir/ckpt for fsdp), "auto" (resume if out_dir holds a checkpoint,
+    # else scratch), GPT-2 weights ("gpt2" ...), or a transformers folder: GPT-2's, or one export_hf.py wrote (its
+    # own shape: model settings that differ are refused, as for a checkpoint)
     init_from: str = "scratch"
     # batch: total_batch_tokens = micro_batch_size * block_size * processes * gradient accumulation steps
     total_batch_tokens: int = 524288  # ~0.5M tokens per optimizer step, as GPT-2 / GPT-3 small
@@ -151,7 +153,9 @@ class TrainConfig:
     # system
     device: str = "auto"  # "auto", "cuda", "cpu", "mps"
     dtype: str = "auto"  # "auto" (bfloat16 where the GPU has it, float16 + gradient scaler where not, CPU float32)
-    compile: bool = True  # torch.compile the model
+    compile: bool = True  # torch.compile the model (under FSDP each block on its own)
+    parallelism: str = "ddp"  # several processes: "ddp" (a model copy each) or "fsdp" (sharded: gptkit/parallel.py)
+    activation_checkpointing: bool = False  # recompute each block in the backward pass instead of keeping activations
     seed: int = 1337
 
     def __post_init__(self):
@@ -180,9 +184,11 @@ class TrainConfig:
         if not named and not (self.init_from and Path(self.init_from).is_dir()):
             valid = ", ".join(INIT_FROM)
             problems.append(f"init_from must be {valid}, a GPT-2 name or a folder, got {self.init_from!r}")
-        choices = {"dtype": DTYPES, "device": DEVICES, "wandb_mode": WANDB_MODES}
+        choices = {"dtype": DTYPES, "device": DEVICES, "wandb_mode": WANDB_MODES, "parallelism": PARALLELISMS}
         for key, valid in choices.items():
             if getattr(self, key) not in valid and not (key == "device" and self.device.startswith("cuda:")):
                 problems.append(f"{key} must be one of {', '.join(valid)}, got {getattr(self, key)!r}")
+        if self.parallelism == "fsdp" and self.dtype == "float16":
+            problems.append("parallelism 'fsdp' computes in bfloat16 or float32, not float16 (use 'ddp' for that)")
         if problems:
             raise UserError("bad training settings: " + "; ".join(problems))

@@ -6,6 +6,7 @@ torchrun sets RANK, LOCAL_RANK and WORLD_SIZE; without them this is a single pro
 NCCL on CUDA and gloo on CPU (multi-process CPU runs are what the tests use to check DDP).
 """
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -81,6 +82,15 @@ def all_reduce_mean(tensor, world_size):
     return tensor
 
 
+def all_gather_objects(value, world_size):
+    """[every process' value] in rank order (picklable values, e.g. a data loader's position)."""
+    if world_size == 1:
+        return [value]
+    values = [None] * world_size
+    dist.all_gather_object(values, value)
+    return values
+
+
 def all_reduce_max(value, world_size, device):
     """The largest of a number over all processes, e.g. 'some process was asked to stop'."""
     if world_size == 1:
@@ -114,5 +124,6 @@ def shutdown(world_size):
     tears down gloo's connections while another still uses them, e.g. the master writing the last checkpoint),
     then the group is destroyed while the interpreter is still whole (gloo's threads must not outlive it)."""
     if world_size > 1 and dist.is_initialized():
+        gc.collect()  # what still holds the group (a DDP model freed by the caller sits in a reference cycle)
         dist.barrier()
         dist.destroy_process_group()

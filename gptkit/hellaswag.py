@@ -116,16 +116,21 @@ def evaluate_hellaswag(model, data_path, run, limit=0, progress=False):
     tokenizer = get_tokenizer("gpt2")
     examples = read_examples(hellaswag_file(data_path))
     examples = examples[:limit] if limit else examples
-    mine = range(run.rank, len(examples), run.world_size)
+    # Every rank runs the same number of forward passes, as a sharded model needs all ranks in each: a rank
+    # short of an example scores the last one again and leaves it out of the counts.
+    rounds = -(-len(examples) // run.world_size)
+    mine = range(run.rank, rounds * run.world_size, run.world_size)
     was_training = model.training
     model.eval()
     counts = torch.zeros(3, device=run.device)  # examples, right by summed loss, right by mean loss
     predictions = []
     bar = tqdm(mine, desc="HellaSwag", disable=not (progress and run.is_master))
     for i in bar:
-        tokens, mask = render_example(tokenizer, examples[i], model.config.block_size)
+        tokens, mask = render_example(tokenizer, examples[min(i, len(examples) - 1)], model.config.block_size)
         with run.autocast():
             summed, mean = score_endings(model, tokens.to(run.device), mask.to(run.device))
+        if i >= len(examples):
+            continue
         prediction, prediction_norm = summed.argmin().item(), mean.argmin().item()
         label = int(examples[i]["label"])
         counts += torch.tensor([1, prediction == label, prediction_norm == label], device=run.device)

@@ -1,5 +1,7 @@
 """
-micro_batch_size = "auto": the largest micro-batch that fits the GPU, found by trying training steps.
+micro_batch_size = "auto": the largest micro-batch that fits the GPU, found by trying training steps (DDP, one
+process) or from the memory plan (FSDP: a trial step of a sharded model runs collectives, and an out-of-memory
+error on one GPU would leave the others waiting in them).
 
 The candidates are the divisors of each process' share of total_batch_tokens, so the batch in tokens stays what
 the config says and gradient accumulation makes up the difference.
@@ -8,8 +10,8 @@ the config says and gradient accumulation makes up the difference.
 import torch
 
 from gptkit.errors import UserError
+from gptkit.memory_plan import MEMORY_HEADROOM, plan_memory
 
-MEMORY_HEADROOM = 0.9  # keep a trial step's peak under this share of the GPU's memory
 CPU_MICRO_BATCH = 12  # off CUDA there is no memory to fill: the largest divisor up to this
 
 
@@ -41,6 +43,19 @@ def fits_in_memory(model, batch_size, run):
     return fits
 
 
+def planned_micro_batch_size(model, cfg, run, candidates):
+    """The largest candidate that the FSDP memory plan fits into this GPU."""
+    params = model.num_params()["total"]
+    block_params = sum(p.numel() for p in model.transformer.h[0].parameters())
+    plan = plan_memory(model.config, params, block_params, run.world_size, "fsdp", run.dtype)
+    gpu_bytes = torch.cuda.get_device_properties(run.device).total_memory
+    sequences = candidates[-1]
+    fitting = [b for b in candidates if plan.fits(b, cfg.activation_checkpointing, b < sequences, gpu_bytes)]
+    if not fitting:
+        raise UserError("by the memory plan not even a micro-batch of 1 sequence fits; see python model.py --gpus")
+    return fitting[-1]
+
+
 def find_micro_batch_size(model, cfg, run):
     """The largest micro-batch that fits the GPU and divides each process' share of total_batch_tokens, so the
     total batch is kept by adjusting gradient accumulation. Off CUDA: the largest such divisor up to 12."""
@@ -50,13 +65,13 @@ def find_micro_batch_size(model, cfg, run):
         raise UserError(f"total_batch_tokens {cfg.total_batch_tokens} is not a multiple of block_size * processes")
     if run.device_type != "cuda":
         chosen = max(b for b in candidates if b <= CPU_MICRO_BATCH)
+    elif cfg.parallelism == "fsdp" and run.world_size > 1:
+        chosen = planned_micro_batch_size(model, cfg, run, candidates)
     else:
         low, high = 0, len(candidates) - 1  # binary search: fitting is monotone in the batch size
         while low < high:
             middle = (low + high + 1) // 2
-            low, high = (
-                (middle, high) if fits_in_memory(model, candidates[middle], run) else (low, middle - 1)
-            )
+            low, high = (middle, high) if fits_in_memory(model, candidates[middle], run) else (low, middle - 1)
         if low == 0 and not fits_in_memory(model, candidates[0], run):
             raise UserError("not even a micro-batch of 1 sequence fits this GPU; use a smaller model or block_size")
         chosen = candidates[low]

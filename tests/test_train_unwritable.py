@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from conftest import ROOT, SINGLE_THREAD, TINY_RUN, assert_one_line_error, byte_shards, snapshot, train
-from gptkit.checkpoint import load_checkpoint
+from gptkit.checkpoint import TRAINING_STATE, load_checkpoint
 
 # train.py with torch.save failing from its second call on, as a full disk or a read-only folder makes it fail
 FAILING_SAVE = """
@@ -43,7 +43,7 @@ def test_failed_checkpoint_write_keeps_the_previous_one(data_dir, tmp_path, code
     )
     path = tmp_path / "ckpt.pt"
     assert_one_line_error(result, f"could not write checkpoint {path}: {reason}; the checkpoint of step 1 in")
-    assert load_checkpoint(path, resume=True)["step"] == 1
+    assert load_checkpoint(path, required=("model", *TRAINING_STATE))["step"] == 1
     assert not (tmp_path / "ckpt.pt.tmp").exists()
 
 
@@ -79,7 +79,7 @@ def test_disk_full_from_the_start_and_at_a_checkpoint(data_dir, tmp_path):
     try:
         result = train("--max_iters=3", "--checkpoint_interval=1", data_dir=data_dir, out_dir=folder, check=False)
         assert_one_line_error(result, f"could not write checkpoint {folder / 'ckpt.pt'}", "the checkpoint of step 1")
-        assert load_checkpoint(folder / "ckpt.pt", resume=True)["step"] == 1
+        assert load_checkpoint(folder / "ckpt.pt", required=("model", *TRAINING_STATE))["step"] == 1
         assert sorted(p.name for p in folder.iterdir()) == [".lock", "ckpt.pt", "config.json", "metrics.jsonl"]
         with open(folder / "filler", "wb") as filler:  # fill the disk up
             with pytest.raises(OSError) as full:

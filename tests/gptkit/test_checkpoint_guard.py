@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import assert_one_line_error, byte_shards, train
-from gptkit.checkpoint import load_checkpoint
+from gptkit.checkpoint import load_checkpoint, save_checkpoint
 from gptkit.checkpoint_guard import CheckpointGuard
 from gptkit.distributed import Run
 from gptkit.errors import UserError
@@ -56,7 +56,7 @@ def test_a_non_finite_gradient_norm_stops_unless_a_scaler_skips_it(tmp_path):
 def test_bad_weights_are_never_saved(tmp_path, damage):
     model, guard = tiny_guard(tmp_path)
     state = {"model": model.state_dict(), "model_config": vars(model.config), "step": 1}
-    guard.save(1, model, lambda: state)
+    guard.save(1, model, lambda: save_checkpoint(tmp_path / "ckpt.pt", state))
     good = (tmp_path / "ckpt.pt").read_bytes()
     with torch.no_grad():
         if damage == "nan weight":
@@ -65,5 +65,5 @@ def test_bad_weights_are_never_saved(tmp_path, damage):
             model.lm_head.weight.fill_(1e38)  # every weight finite, the logits overflow
     assert all(torch.isfinite(p).all() for p in model.parameters()) == (damage != "nan weight")
     with pytest.raises(UserError, match=r"weights after step 2 .* the checkpoint of step 1 in .* is kept"):
-        guard.save(2, model, lambda: {**state, "step": 2})
+        guard.save(2, model, lambda: save_checkpoint(tmp_path / "ckpt.pt", {**state, "step": 2}))
     assert (tmp_path / "ckpt.pt").read_bytes() == good
