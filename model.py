@@ -8,7 +8,6 @@ PyTorch's scaled_dot_product_attention, which picks the flash kernels on GPU.
     python model.py configs/gpt2.py configs/gpt2_gqa.py   # parameter and FLOPs table of configs
 """
 
-import inspect
 import math
 import sys
 from dataclasses import asdict, dataclass
@@ -20,6 +19,7 @@ import torch.nn.functional as F
 from gptkit.checkpoint import load_checkpoint
 from gptkit.config import TrainConfig, load_config
 from gptkit.errors import UserError, run_main
+from gptkit.optim import build_adamw
 
 
 @dataclass
@@ -365,14 +365,8 @@ class GPT(nn.Module):
         return model
 
     def configure_optimizers(self, weight_decay, learning_rate, betas, device_type):
-        # Weight decay on matrices (and embeddings) only; biases and LayerNorm gains are not decayed.
-        decay, no_decay = [], []
-        for name, p in self.named_parameters():
-            if p.requires_grad:
-                (decay if p.dim() >= 2 and not name.endswith("bias") else no_decay).append(p)
-        groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-        fused = device_type == "cuda" and "fused" in inspect.signature(torch.optim.AdamW).parameters
-        return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, fused=fused)
+        """AdamW over all weights (train.py builds the optimizer a config names with gptkit.optim)."""
+        return build_adamw(self.named_parameters(), weight_decay, learning_rate, betas, device_type)
 
     # ------------------------------------------------------------------------------------------------------
     # Sizes, FLOPs and MFU

@@ -30,6 +30,7 @@ from gptkit.errors import UserError, run_main
 from gptkit.hellaswag import evaluate_hellaswag, hellaswag_file
 from gptkit.metrics import TrainingReport
 from gptkit.micro_batch import find_micro_batch_size
+from gptkit.optim import build_optimizer, load_optimizer_state
 from gptkit.sampling import sample
 from gptkit.schedule import learning_rate
 from gptkit.shards import find_shards
@@ -161,11 +162,11 @@ def main(argv):
     barrier(run.world_size)
 
     # optimizer (and gradient scaler for float16); a resumed run takes up their state, the data position and RNG
-    optimizer = model.configure_optimizers(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), run.device_type)
+    optimizer = build_optimizer(model.named_parameters(), cfg, run.device_type)
     scaler = torch.amp.GradScaler(run.device_type, enabled=run.dtype == "float16")
     step = 0
     if checkpoint is not None:
-        optimizer.load_state_dict(checkpoint["optimizer"])
+        load_optimizer_state(optimizer, checkpoint["optimizer"], cfg)
         scaler.load_state_dict(checkpoint["scaler"])
         train_batches.load_state_dict(checkpoint["data"])
         step = checkpoint["step"]
@@ -205,9 +206,9 @@ def main(argv):
     stop = StopRequest()
     model.train()
     while step < cfg.max_iters:
-        lr = learning_rate(step, cfg)
+        lr = learning_rate(step, cfg)  # AdamW's, logged; each group follows the schedule from its own peak
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = learning_rate(step, cfg, group["peak_lr"])
         loss_sum, grad_norm = train_step(model, optimizer, scaler, train_batches, grad_accum_steps, cfg, run)
         step += 1
 
