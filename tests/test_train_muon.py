@@ -4,20 +4,15 @@ import sys
 
 import pytest
 
+import test_train
 from conftest import ROOT, run_script
 from gptkit.checkpoint import load_checkpoint
-from gptkit.corpus import embedded_documents, prepare_texts
 from gptkit.metrics import read_metrics
 from test_train import losses, train
 
+data_dir = test_train.data_dir  # the byte-level corpus fixture, shared
+
 MUON = ("--optimizer=muon", "--muon_lr=0.02", "--lr_schedule=wsd", "--max_iters=12", "--n_expert=2")
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "docs"
-    prepare_texts(embedded_documents()[:20], path, "bytes", workers=1)
-    return path
 
 
 def test_resumed_muon_run_equals_uninterrupted_run(data_dir, tmp_path):
