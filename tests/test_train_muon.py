@@ -3,6 +3,7 @@
 import sys
 
 import pytest
+import torch
 
 import test_train
 from conftest import ROOT, run_script
@@ -46,6 +47,15 @@ def test_two_muon_processes_equal_one_process_with_twice_the_accumulation(data_d
     assert sorted(one) == sorted(two) == [1, 2, 3, 4, 5]
     for step in one:
         assert one[step] == pytest.approx(two[step], abs=1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_muon_trains_in_mixed_precision_on_gpu(data_dir, tmp_path, dtype):
+    # float16 goes through the gradient scaler, which unscales and checks both optimizers
+    train(*MUON, "--device=cuda", f"--dtype={dtype}", data_dir=data_dir, out_dir=tmp_path)
+    logged = losses(tmp_path)
+    assert sorted(logged) == list(range(1, 13)) and logged[12] < logged[1]
 
 
 def test_demo_with_muon_and_wsd_lowers_the_loss(tmp_path):
