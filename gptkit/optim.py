@@ -85,6 +85,10 @@ class MatrixMuon(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
         for group in self.param_groups:
             views, grads, buffers = [], [], []
             for p in group["params"]:
@@ -104,6 +108,7 @@ class MatrixMuon(torch.optim.Optimizer):
                 view.grad = grad
                 muon.state[view]["momentum_buffer"] = buffer
             muon.step()
+        return loss
 
 
 def matrices(tensor):
