@@ -22,6 +22,7 @@ from gptkit.distributed import setup_run
 from gptkit.errors import UserError, run_main
 from gptkit.metrics import estimate_mfu
 from gptkit.micro_batch import find_micro_batch_size, random_batch
+from gptkit.optim import build_optimizer
 from model import GPT, GPTConfig
 
 # Model changes compared in one run. "moe_top1" has the dense model's active parameters per token.
@@ -83,7 +84,7 @@ def bench_variant(model_config, cfg, variant, compile_model, run, warmup_steps, 
     micro_batch_size = cfg.micro_batch_size
     if micro_batch_size == "auto":
         micro_batch_size = find_micro_batch_size(model, cfg, run)
-    optimizer = model.configure_optimizers(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), run.device_type)
+    optimizer = build_optimizer(model.named_parameters(), cfg, run.device_type)  # the config's AdamW or Muon
     runnable = torch.compile(model) if compile_model else model
     step_s, memory_gb = time_training_steps(runnable, optimizer, micro_batch_size, run, warmup_steps, steps)
     tokens_per_s = micro_batch_size * model.config.block_size / step_s

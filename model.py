@@ -10,7 +10,6 @@ PyTorch's scaled_dot_product_attention, which picks the flash kernels on GPU.
 """
 
 import argparse
-import inspect
 import math
 import pickle
 import sys
@@ -26,6 +25,7 @@ from gptkit.config import TrainConfig, load_config
 from gptkit.errors import UserError, run_main
 from gptkit.hf_export import from_transformers, is_openai_gpt2, read_folder_config, read_folder_weights, tokenizer_of
 from gptkit.memory_plan import describe_plan
+from gptkit.optim import build_adamw
 
 
 @dataclass
@@ -379,14 +379,8 @@ class GPT(nn.Module):
         return model
 
     def configure_optimizers(self, weight_decay, learning_rate, betas, device_type):
-        # Weight decay on matrices (and embeddings) only; biases and LayerNorm gains are not decayed.
-        decay, no_decay = [], []
-        for name, p in self.named_parameters():
-            if p.requires_grad:
-                (decay if p.dim() >= 2 and not name.endswith("bias") else no_decay).append(p)
-        groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-        fused = device_type == "cuda" and "fused" in inspect.signature(torch.optim.AdamW).parameters
-        return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, fused=fused)
+        """AdamW over all weights (train.py builds the optimizer a config names with gptkit.optim)."""
+        return build_adamw(self.named_parameters(), weight_decay, learning_rate, betas, device_type)
 
     # ------------------------------------------------------------------------------------------------------
     # Sizes, FLOPs and MFU

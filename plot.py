@@ -4,6 +4,8 @@ Loss curves of one or more runs, from their metrics.jsonl, to a PNG: train and v
 
     python plot.py out/demo                          # -> out/demo/loss.png
     python plot.py out/gpt2_gqa out/moe -o compare.png --smooth 20
+    python plot.py out/adamw out/muon --reach          # also: the steps each run needs to reach out/adamw's
+                                                       # final validation loss
 """
 
 import argparse
@@ -26,6 +28,28 @@ def moving_average(values, window):
         total += v - (values[i - window] if i >= window else 0.0)
         averaged.append(total / min(i + 1, window))
     return averaged
+
+
+def validation_curve(run_dir):
+    """[(step, val_loss), ...] of a run's evaluations."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        raise UserError(f"no metrics.jsonl in {run_dir}")
+    return [(r["step"], r["val_loss"]) for r in read_metrics(path) if "val_loss" in r]
+
+
+def steps_to_reach(curve, target):
+    """The first step at which the validation loss reaches target, interpolated linearly between evaluations
+    (from the evaluation before, or from step 0 when the first one reaches it); None if it never does."""
+    previous = None
+    for step, loss in curve:
+        if loss <= target:
+            if previous is None:
+                return step
+            step_0, loss_0 = previous
+            return step_0 + (loss_0 - target) / (loss_0 - loss) * (step - step_0)
+        previous = (step, loss)
+    return None
 
 
 def plot_runs(run_dirs, output, smooth=1):
@@ -63,9 +87,20 @@ def main():
     parser.add_argument("runs", nargs="+", help="output folders of runs (each holds metrics.jsonl)")
     parser.add_argument("-o", "--output", help="PNG file (default: loss.png in the first run's folder)")
     parser.add_argument("--smooth", type=int, default=1, help="moving average over this many logged train losses")
+    parser.add_argument("--reach", action="store_true", help="print the steps to the first run's final val loss")
     args = parser.parse_args()
     output = args.output or str(Path(args.runs[0]) / "loss.png")
     print(f"wrote {plot_runs(args.runs, output, args.smooth)}")
+    if args.reach:
+        curves = [validation_curve(run) for run in args.runs]
+        if not curves[0]:
+            raise UserError(f"{args.runs[0]} has no validation loss")
+        target_step, target = curves[0][-1]
+        print(f"target: {args.runs[0]}'s final val loss {target:.4f} (step {target_step})")
+        for run, curve in zip(args.runs, curves):
+            steps = steps_to_reach(curve, target)
+            reached = "not reached" if steps is None else f"{steps:.0f} steps ({steps / target_step:.2f}x)"
+            print(f"{run}: final val loss {curve[-1][1]:.4f}, reaches the target in {reached}")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from gptkit.hellaswag import evaluate_hellaswag, hellaswag_file, read_examples
 from gptkit.hf_export import is_openai_gpt2
 from gptkit.metrics import TrainingReport
 from gptkit.micro_batch import find_micro_batch_size
+from gptkit.optim import build_optimizer, load_optimizer_state
 from gptkit.parallel import clip_gradients, gradient_sync, is_sharded, wrap_model
 from gptkit.run_lock import RunLock
 from gptkit.sampling import sample
@@ -126,14 +127,14 @@ def evaluate_val_loss(model, val_loader_args, cfg, run):
     return all_reduce_mean(torch.stack(losses).mean(), run.world_size).item()
 
 
-def restore_training_state(checkpoint, model, optimizer, scaler, train_batches, run):
+def restore_training_state(checkpoint, model, optimizer, scaler, train_batches, cfg, run):
     """Take up a checkpoint's optimizer, scaler, data position and RNG state (a sharded checkpoint's weights
     too); returns its step."""
     if "sharded_path" in checkpoint:
         load_sharded_checkpoint(checkpoint["sharded_path"], model, optimizer)
         own = process_state(checkpoint, run.rank)
     else:
-        optimizer.load_state_dict(checkpoint["optimizer"])
+        load_optimizer_state(optimizer, checkpoint["optimizer"], cfg)
         own = checkpoint
     scaler.load_state_dict(checkpoint["scaler"])
     train_batches.load_state_dict(own["data"])
@@ -189,13 +190,11 @@ def main(argv):
     model = wrap_model(model, cfg, run)
 
     # optimizer (and gradient scaler for float16); a resumed run takes up their state, the data position and RNG
-    optimizer = raw_model.configure_optimizers(
-        cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), run.device_type
-    )
+    optimizer = build_optimizer(raw_model.named_parameters(), cfg, run.device_type)
     scaler = torch.amp.GradScaler(run.device_type, enabled=run.dtype == "float16")
     step, saved_step = 0, None
     if checkpoint is not None:
-        step = saved_step = restore_training_state(checkpoint, raw_model, optimizer, scaler, train_batches, run)
+        step = saved_step = restore_training_state(checkpoint, raw_model, optimizer, scaler, train_batches, cfg, run)
         checkpoint = None  # free the memory
 
     # what this run is, printed and saved; then one report per logged step, to console, metrics.jsonl and wandb
@@ -234,9 +233,9 @@ def main(argv):
     stop = StopRequest()
     model.train()
     while step < cfg.max_iters:
-        lr = learning_rate(step, cfg)
+        lr = learning_rate(step, cfg)  # AdamW's, logged; each group follows the schedule from its own peak
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = learning_rate(step, cfg, group["peak_lr"])
         loss_sum, grad_norm = train_step(model, optimizer, scaler, train_batches, grad_accum_steps, cfg, run)
         step += 1
 

@@ -23,6 +23,9 @@ PARALLELISMS = ("ddp", "fsdp")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 DEVICES = ("auto", "cuda", "cpu", "mps")
 WANDB_MODES = ("online", "offline")
+OPTIMIZERS = ("adamw", "muon")
+LR_SCHEDULES = ("cosine", "wsd")
+MUON_ADJUST_LR = ("original", "match_rms_adamw")
 
 
 def read_config_file(path):
@@ -126,16 +129,26 @@ class TrainConfig:
     # batch: total_batch_tokens = micro_batch_size * block_size * processes * gradient accumulation steps
     total_batch_tokens: int = 524288  # ~0.5M tokens per optimizer step, as GPT-2 / GPT-3 small
     micro_batch_size: int | str = 16  # sequences per forward pass and process, or "auto": the most that fit
-    # optimizer and schedule: linear warmup, cosine decay to min_lr at lr_decay_iters, then constant
+    # optimizer: "adamw" for every weight, or "muon" for the hidden matrices (attention, MLP, experts) and AdamW
+    # with the settings below for the rest (embeddings, output head, LayerNorms, biases, router)
+    optimizer: str = "adamw"
     max_iters: int = 19073  # optimizer steps (10B tokens at 0.5M per step)
-    learning_rate: float = 6e-4
-    min_lr: float = 6e-5
-    warmup_iters: int = 2000
-    lr_decay_iters: int = 19073
+    learning_rate: float = 6e-4  # AdamW's peak
+    min_lr: float = 6e-5  # AdamW's floor; Muon's is muon_lr * min_lr / learning_rate
     weight_decay: float = 0.1
     beta1: float = 0.9
     beta2: float = 0.95
     grad_clip: float = 1.0  # 0 turns clipping off
+    muon_lr: float = 0.02  # Muon's peak, for muon_adjust_lr="original" (Keller Jordan's Muon default)
+    muon_momentum: float = 0.95
+    muon_weight_decay: float = 0.0  # decoupled, scaled by the LR: each step multiplies by 1 - lr * decay
+    muon_adjust_lr: str = "original"  # torch.optim.Muon's adjust_lr_fn: "original" or "match_rms_adamw"
+    # schedule, after a linear warmup: "cosine" decays to min_lr at lr_decay_iters, then stays; "wsd" stays at
+    # the peak, then decays linearly over the last decay_fraction of max_iters to min_lr
+    lr_schedule: str = "cosine"
+    warmup_iters: int = 2000
+    lr_decay_iters: int = 19073
+    decay_fraction: float = 0.2
     # evaluation, sampling, logging, checkpoints (0 turns an interval off)
     eval_interval: int = 250
     eval_iters: int = 20  # validation batches per process
@@ -173,11 +186,18 @@ class TrainConfig:
             problems.append(f"micro_batch_size must be a number or 'auto', got {self.micro_batch_size!r}")
         elif isinstance(self.micro_batch_size, int) and self.micro_batch_size < 1:
             problems.append(f"micro_batch_size must be >= 1 or 'auto', got {self.micro_batch_size}")
-        for key in ("learning_rate", "min_lr", "weight_decay", "grad_clip"):
+        for key in ("learning_rate", "min_lr", "weight_decay", "grad_clip", "muon_lr", "muon_weight_decay"):
             if getattr(self, key) < 0:
                 problems.append(f"{key} must be >= 0, got {getattr(self, key)}")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             problems.append(f"beta1 and beta2 must be in [0, 1), got {self.beta1} and {self.beta2}")
+        if not 0 <= self.muon_momentum < 1:
+            problems.append(f"muon_momentum must be in [0, 1), got {self.muon_momentum}")
+        if not 0 <= self.decay_fraction <= 1:
+            problems.append(f"decay_fraction must be in [0, 1], got {self.decay_fraction}")
+        decay_start = self.max_iters - round(self.decay_fraction * self.max_iters)
+        if self.lr_schedule == "wsd" and self.warmup_iters > decay_start:
+            problems.append(f"warmup_iters ({self.warmup_iters}) exceeds the start of the wsd decay ({decay_start})")
         if self.warmup_iters > self.lr_decay_iters:
             problems.append(f"warmup_iters ({self.warmup_iters}) exceeds lr_decay_iters ({self.lr_decay_iters})")
         named = self.init_from in INIT_FROM or self.init_from.startswith("gpt2")
@@ -185,10 +205,13 @@ class TrainConfig:
             valid = ", ".join(INIT_FROM)
             problems.append(f"init_from must be {valid}, a GPT-2 name or a folder, got {self.init_from!r}")
         choices = {"dtype": DTYPES, "device": DEVICES, "wandb_mode": WANDB_MODES, "parallelism": PARALLELISMS}
+        choices.update(optimizer=OPTIMIZERS, lr_schedule=LR_SCHEDULES, muon_adjust_lr=MUON_ADJUST_LR)
         for key, valid in choices.items():
             if getattr(self, key) not in valid and not (key == "device" and self.device.startswith("cuda:")):
                 problems.append(f"{key} must be one of {', '.join(valid)}, got {getattr(self, key)!r}")
         if self.parallelism == "fsdp" and self.dtype == "float16":
             problems.append("parallelism 'fsdp' computes in bfloat16 or float32, not float16 (use 'ddp' for that)")
+        if self.parallelism == "fsdp" and self.optimizer == "muon":  # Muon orthogonalises whole matrices, not shards
+            problems.append("optimizer 'muon' runs with parallelism 'ddp' only for now")
         if problems:
             raise UserError("bad training settings: " + "; ".join(problems))

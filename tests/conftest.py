@@ -78,6 +78,13 @@ TINY_RUN = [
 ]
 
 
+def losses(out_dir):
+    """{step: training loss} from a run's metrics.jsonl."""
+    from gptkit.metrics import read_metrics
+
+    return {r["step"]: r["loss"] for r in read_metrics(Path(out_dir) / "metrics.jsonl") if "loss" in r}
+
+
 SINGLE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}  # processes started by tests share 2 cores
 
 

@@ -7,14 +7,10 @@ import pytest
 import torch
 
 import train as train_command
-from conftest import HELLASWAG_EXAMPLES, ROOT, TINY_RUN, assert_one_line_error, train
+from conftest import HELLASWAG_EXAMPLES, ROOT, TINY_RUN, assert_one_line_error, losses, train
 from gptkit.checkpoint import load_checkpoint
 from gptkit.errors import run_main
 from gptkit.metrics import read_metrics
-
-
-def losses(out_dir):
-    return {r["step"]: r["loss"] for r in read_metrics(out_dir / "metrics.jsonl") if "loss" in r}
 
 
 def test_resumed_run_equals_uninterrupted_run(data_dir, tmp_path):

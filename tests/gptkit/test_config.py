@@ -61,7 +61,7 @@ def test_bad_settings_fail_with_one_line(flag, message):
         (dict(log_interval=-5), "log_interval must be >= 0, got -5"),
         (dict(beta2=1.0), "beta1 and beta2 must be in [0, 1)"),
         (dict(warmup_iters=30, lr_decay_iters=20), "warmup_iters (30) exceeds lr_decay_iters (20)"),
-        (dict(init_from="gtp2"), "init_from must be scratch, resume, a GPT-2 name or a folder, got 'gtp2'"),
+        (dict(init_from="gtp2"), "init_from must be scratch, resume, auto, a GPT-2 name or a folder, got 'gtp2'"),
         (dict(device="tpu"), "device must be one of auto, cuda, cpu, mps, got 'tpu'"),
     ],
 )

@@ -1,0 +1,143 @@
+"""
+The optimizer of a training run: AdamW for every parameter, or Muon for the hidden weight matrices and AdamW
+for the rest (embeddings, output head, LayerNorm gains, biases, MoE router).
+
+Invariants the tests check: every trainable parameter is in exactly one optimizer; AdamW alone gives the same
+param groups (decay on >= 2-D weights) as the optimizer this repository always had; an MoE layer's stacked
+experts each get exactly the update torch's Muon gives that expert's matrix on its own.
+"""
+
+import inspect
+
+import torch
+
+from gptkit.errors import UserError
+
+# The hidden weight matrices Muon orthogonalises: attention and MLP projections (nn.Linear weights, stored
+# (out, in)) and the stacked expert weights of an MoE layer (stored (expert, in, out)).
+MUON_MATRICES = ("c_attn.weight", "c_proj.weight", "c_fc.weight")
+MUON_EXPERT_STACKS = ("fc_weight", "proj_weight")
+
+
+def goes_to_muon(name, parameter):
+    if name.endswith(MUON_EXPERT_STACKS):
+        return parameter.dim() == 3
+    return name.endswith(MUON_MATRICES) and parameter.dim() == 2
+
+
+def build_adamw(named_parameters, weight_decay, learning_rate, betas, device_type):
+    """AdamW with weight decay on matrices (and embeddings) only; biases and LayerNorm gains are not decayed."""
+    decay, no_decay = [], []
+    for name, p in named_parameters:
+        if p.requires_grad:
+            (decay if p.dim() >= 2 and not name.endswith("bias") else no_decay).append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    for group in groups:
+        group["peak_lr"] = learning_rate  # the schedule scales each group relative to its own peak
+    fused = device_type == "cuda" and "fused" in inspect.signature(torch.optim.AdamW).parameters
+    return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, fused=fused)
+
+
+def build_optimizer(named_parameters, cfg, device_type):
+    """The optimizer cfg.optimizer names, over the trainable ones of named_parameters (a model's
+    named_parameters(): a weight shared by two modules, like tied embeddings, is listed once)."""
+    named = [(name, p) for name, p in named_parameters if p.requires_grad]
+    adamw_settings = (cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), device_type)
+    if cfg.optimizer == "adamw":
+        return build_adamw(named, *adamw_settings)
+    hidden = [p for name, p in named if goes_to_muon(name, p)]
+    muon = MatrixMuon(
+        [{"params": hidden, "peak_lr": cfg.muon_lr}],
+        lr=cfg.muon_lr,
+        weight_decay=cfg.muon_weight_decay,
+        momentum=cfg.muon_momentum,
+        adjust_lr_fn=cfg.muon_adjust_lr,
+    )
+    adamw = build_adamw([(name, p) for name, p in named if not goes_to_muon(name, p)], *adamw_settings)
+    return OptimizerPair(muon=muon, adamw=adamw)
+
+
+def load_optimizer_state(optimizer, state, cfg):
+    """Take up a checkpoint's optimizer state. The peaks of the LR schedule stay the config's, as the schedule
+    itself does, so a resumed run may change learning_rate or muon_lr (other hyperparameters are the
+    checkpoint's, as torch restores them)."""
+    saved = "muon" if set(state) == {"muon", "adamw"} else "adamw"
+    if saved != cfg.optimizer:
+        raise UserError(f"the checkpoint was trained with optimizer={saved!r}; resume with --optimizer={saved}")
+    peaks = [group["peak_lr"] for group in optimizer.param_groups]
+    optimizer.load_state_dict(state)
+    for group, peak in zip(optimizer.param_groups, peaks):
+        group["peak_lr"] = peak
+
+
+class MatrixMuon(torch.optim.Optimizer):
+    """torch.optim.Muon for 2-D matrices and for stacks of (in, out) matrices (an MoE layer's experts).
+
+    torch's Muon takes 2-D parameters only. Here each matrix of a stack is handed to torch's Muon as a view
+    of its own, transposed to (out, in) as nn.Linear stores its weight, so that Muon's shape-dependent LR
+    adjustment treats an expert like the dense MLP's layer. The momentum buffer keeps the parameter's shape,
+    so the state dict of a 2-D parameter is torch's own.
+    """
+
+    def __init__(self, params, lr, weight_decay, momentum, adjust_lr_fn):
+        defaults = dict(lr=lr, weight_decay=weight_decay, momentum=momentum, adjust_lr_fn=adjust_lr_fn)
+        super().__init__(params, defaults)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            views, grads, buffers = [], [], []
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if "momentum_buffer" not in self.state[p]:
+                    self.state[p]["momentum_buffer"] = torch.zeros_like(p)
+                for tensor, views_of in ((p, views), (p.grad, grads), (self.state[p]["momentum_buffer"], buffers)):
+                    views_of.extend(matrices(tensor.detach()))
+            if not views:
+                continue
+            # A fresh torch Muon over views of this step's matrices, given the stored momentum as its state:
+            # it updates the parameters and the buffers in place through the views.
+            hyper = {key: group[key] for key in ("lr", "weight_decay", "momentum", "adjust_lr_fn")}
+            muon = torch.optim.Muon(views, **hyper)
+            for view, grad, buffer in zip(views, grads, buffers):
+                view.grad = grad
+                muon.state[view]["momentum_buffer"] = buffer
+            muon.step()
+        return loss
+
+
+def matrices(tensor):
+    """A 2-D tensor itself, or each (in, out) matrix of a 3-D stack as an (out, in) view."""
+    return [tensor] if tensor.dim() == 2 else [m.t() for m in tensor.unbind(0)]
+
+
+class OptimizerPair:
+    """Muon and AdamW stepped as one optimizer, so the training loop, the gradient scaler (which unscales and
+    checks every group of param_groups) and checkpoints treat them as one."""
+
+    def __init__(self, muon, adamw):
+        self.muon, self.adamw = muon, adamw
+
+    @property
+    def param_groups(self):
+        return self.muon.param_groups + self.adamw.param_groups
+
+    def step(self):
+        self.muon.step()
+        self.adamw.step()
+
+    def zero_grad(self, set_to_none=True):
+        self.muon.zero_grad(set_to_none)
+        self.adamw.zero_grad(set_to_none)
+
+    def state_dict(self):
+        return {"muon": self.muon.state_dict(), "adamw": self.adamw.state_dict()}
+
+    def load_state_dict(self, state):
+        self.muon.load_state_dict(state["muon"])
+        self.adamw.load_state_dict(state["adamw"])
