@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gptkit.errors import UserError
+from gptkit.losses import IMPLEMENTATIONS as CROSS_ENTROPY
 
 INIT_FROM = ("scratch", "resume")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -136,6 +137,8 @@ class TrainConfig:
     device: str = "auto"  # "auto", "cuda", "cpu", "mps"
     dtype: str = "auto"  # "auto" (bfloat16 where the GPU has it, float16 + gradient scaler where not, CPU float32)
     compile: bool = True  # torch.compile the model
+    cross_entropy: str = "chunked"  # the loss without the whole batch's logits; "full", or "liger" (CUDA)
+    fp8: bool = False  # Linear layers in float8 via torchao (GPUs of compute capability 8.9+)
     seed: int = 1337
 
     def __post_init__(self):
@@ -164,7 +167,7 @@ class TrainConfig:
         if not named and not (self.init_from and Path(self.init_from).is_dir()):
             valid = ", ".join(INIT_FROM)
             problems.append(f"init_from must be {valid}, a GPT-2 name or a folder, got {self.init_from!r}")
-        choices = {"dtype": DTYPES, "device": DEVICES, "wandb_mode": WANDB_MODES}
+        choices = {"dtype": DTYPES, "device": DEVICES, "wandb_mode": WANDB_MODES, "cross_entropy": CROSS_ENTROPY}
         for key, valid in choices.items():
             if getattr(self, key) not in valid and not (key == "device" and self.device.startswith("cuda:")):
                 problems.append(f"{key} must be one of {', '.join(valid)}, got {getattr(self, key)!r}")
