@@ -72,10 +72,11 @@ class ChunkedLinearCrossEntropy(torch.autograd.Function):
             hidden_chunk = hidden[rows].to(dtype)
             losses, grad_logits = chunk_losses(hidden_chunk, weight_in_dtype, targets[rows], ignore_index, True)
             loss_sum += losses.sum()
-            grad_logits = (grad_logits / counted).to(dtype)
+            grad_logits = grad_logits.div_(counted).to(dtype)
             grad_hidden[rows] = grad_logits @ weight_in_dtype
             if ctx.needs_input_grad[1]:
                 grad_weight += (grad_logits.t() @ hidden_chunk).float()
+            del grad_logits  # freed before the next chunk's logits are made
         ctx.weight_dtype = weight.dtype
         ctx.save_for_backward(grad_hidden, grad_weight)
         return loss_sum / counted
