@@ -1,6 +1,8 @@
 # make demo   set up .venv, prepare the embedded corpus, train and sample the demo model (offline, any machine)
 # make test   set up .venv with the test tools, run the linter and the test suite
 # TORCH=...   what pip installs for torch first, e.g. make test TORCH=torch==2.13.0 for a small CPU build
+# make gpu-wheels   requirements-gpu.txt as wheels in .whl/ for a GPU machine without internet (gpu_check.sh
+#                   installs them): built for its Python 3.12 and torch 2.11
 
 PYTHON ?= python3
 TORCH ?= torch
@@ -26,4 +28,10 @@ test: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
-.PHONY: demo test
+# torchao 0.17 is the release for torch 2.11; liger-kernel is pure Python
+gpu-wheels:
+	$(PYTHON) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	  --platform manylinux_2_28_x86_64 --platform manylinux_2_24_x86_64 --platform any \
+	  -d .whl torchao==0.17.0 liger-kernel==0.8.5
+
+.PHONY: demo test gpu-wheels

@@ -20,6 +20,8 @@ import torch
 from gptkit.config import TrainConfig, load_config
 from gptkit.distributed import setup_run
 from gptkit.errors import UserError, run_main
+from gptkit.fp8 import check_fp8, convert_to_fp8
+from gptkit.losses import check_cross_entropy
 from gptkit.metrics import estimate_mfu
 from gptkit.micro_batch import find_micro_batch_size, random_batch
 from gptkit.optim import build_optimizer
@@ -80,7 +82,11 @@ def time_training_steps(model, optimizer, batch_size, run, warmup_steps, steps):
 
 def bench_variant(model_config, cfg, variant, compile_model, run, warmup_steps, steps):
     torch.manual_seed(cfg.seed)
-    model = GPT(variant_config(model_config, variant)).to(run.device)
+    with torch.device(run.device):  # built in place: a 2.3B model initialises in seconds on a GPU, not on the CPU
+        model = GPT(variant_config(model_config, variant))
+    model.cross_entropy = cfg.cross_entropy
+    if cfg.fp8:
+        convert_to_fp8(model, run)
     micro_batch_size = cfg.micro_batch_size
     if micro_batch_size == "auto":
         micro_batch_size = find_micro_batch_size(model, cfg, run)
@@ -135,6 +141,9 @@ def main():
     args, overrides = parser.parse_known_args()
     model_config, cfg = load_config(args.config + overrides, GPTConfig, TrainConfig)
     run = setup_run(cfg.device, cfg.dtype)
+    check_cross_entropy(cfg.cross_entropy, run.device_type)
+    if cfg.fp8:
+        check_fp8(run)
     compile_modes = {"on": [True], "off": [False], "both": [False, True], None: [cfg.compile]}[args.compile]
     results = []
     for variant in args.variants.split(","):

@@ -24,8 +24,10 @@ from gptkit.checkpoint import load_checkpoint
 from gptkit.config import TrainConfig, load_config
 from gptkit.errors import UserError, run_main
 from gptkit.hf_export import from_transformers, is_openai_gpt2, read_folder_config, read_folder_weights, tokenizer_of
+from gptkit.losses import linear_cross_entropy
 from gptkit.memory_plan import describe_plan
 from gptkit.optim import build_adamw
+from gptkit.precision import matmul_dtype
 
 
 @dataclass
@@ -157,6 +159,26 @@ class MLP(nn.Module):
         return self.dropout(self.c_proj(F.gelu(self.c_fc(x), approximate="tanh"))), None
 
 
+class GatherRows(torch.autograd.Function):
+    """rows[index // copies], where index is a permutation of range(copies * len(rows)) and inverse is its
+    inverse: every row is read `copies` times in all. The gradient is a gather by inverse and a sum over each
+    row's copies, instead of autograd's scatter-add into zeros, which cannot know that index is a permutation."""
+
+    @staticmethod
+    def forward(ctx, rows, index, inverse, copies):
+        ctx.save_for_backward(inverse)
+        ctx.copies = copies
+        return rows[index // copies] if copies > 1 else rows[index]
+
+    @staticmethod
+    def backward(ctx, grad):
+        (inverse,) = ctx.saved_tensors
+        grad_rows = grad[inverse]
+        if ctx.copies > 1:  # summed in fp32, rounded once
+            grad_rows = grad_rows.view(-1, ctx.copies, grad.size(-1)).sum(dim=1, dtype=torch.float32).to(grad.dtype)
+        return grad_rows, None, None, None
+
+
 class MixtureOfExperts(nn.Module):
     """n_expert GeLU MLPs; a router sends each token to its top n_expert_active experts."""
 
@@ -173,29 +195,20 @@ class MixtureOfExperts(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.use_grouped_mm = True  # False forces the per-expert loop (tests compare the two)
 
-    @staticmethod
-    def compute_dtype(x):
-        """The dtype matmuls on x run in: autocast's where it is on, else x's own."""
-        device = x.device.type
-        return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
-
-    def experts_grouped(self, x, expert_of_row, tokens_per_expert):
+    def experts_grouped(self, rows, expert_of_row, tokens_per_expert):
         """All experts in two grouped matmuls (one kernel each for every expert) and no host-device sync."""
-        dtype = self.compute_dtype(x)
         ends = tokens_per_expert.cumsum(0).to(torch.int32)  # row where each expert's group ends
-        h = F.grouped_mm(x.to(dtype), self.fc_weight.to(dtype), offs=ends)
-        if self.fc_bias is not None:
-            h = h + self.fc_bias[expert_of_row].to(dtype)
-        y = F.grouped_mm(F.gelu(h, approximate="tanh"), self.proj_weight.to(dtype), offs=ends)
-        return y if self.proj_bias is None else y + self.proj_bias[expert_of_row].to(dtype)
+        h = F.grouped_mm(rows, self.fc_weight.to(rows.dtype), offs=ends)
+        if self.fc_bias is not None:  # torch.compile fuses the bias into the GeLU's pass over h
+            h = h + self.fc_bias[expert_of_row].to(rows.dtype)
+        return F.grouped_mm(F.gelu(h, approximate="tanh"), self.proj_weight.to(rows.dtype), offs=ends)
 
-    def experts_looped(self, x, expert_of_row, tokens_per_expert):
+    def experts_looped(self, rows, expert_of_row, tokens_per_expert):
         """One matmul pair per expert, for devices without grouped matmuls; sizing the groups syncs with the host."""
         outputs = []
-        for e, group in enumerate(x.split(tokens_per_expert.tolist())):
+        for e, group in enumerate(rows.split(tokens_per_expert.tolist())):
             h = group @ self.fc_weight[e] + (self.fc_bias[e] if self.fc_bias is not None else 0)
-            y = F.gelu(h, approximate="tanh") @ self.proj_weight[e]
-            outputs.append(y + self.proj_bias[e] if self.proj_bias is not None else y)
+            outputs.append(F.gelu(h, approximate="tanh") @ self.proj_weight[e])
         return torch.cat(outputs)
 
     def can_group(self, x):
@@ -203,7 +216,7 @@ class MixtureOfExperts(nn.Module):
         only outside torch.compile, whose version of it accepts bfloat16 alone."""
         if not hasattr(F, "grouped_mm"):
             return False
-        device, dtype = x.device.type, self.compute_dtype(x)
+        device, dtype = x.device.type, matmul_dtype(x)
         if device == "cuda":
             return dtype == torch.bfloat16 and torch.cuda.get_device_capability(x.device) >= (8, 0)
         return device == "cpu" and (dtype == torch.bfloat16 or not torch.compiler.is_compiling())
@@ -215,19 +228,27 @@ class MixtureOfExperts(nn.Module):
         weights, chosen = probs.topk(self.top_k, dim=-1)  # (tokens, top_k)
         weights = weights / weights.sum(dim=-1, keepdim=True)  # the chosen experts' weights sum to 1
 
-        # Sort the (token, expert) assignments by expert so each expert runs one matmul over all its tokens.
-        chosen = chosen.flatten()
-        order = chosen.argsort(stable=True)
-        token_of = order // self.top_k
-        tokens_per_expert = torch.bincount(chosen, minlength=self.n_expert)
+        # The (token, expert) assignments, token by token, sorted by expert so that each expert runs one matmul
+        # over all its rows; the inverse permutation puts the results back in token order. Every size is known
+        # without reading a tensor on the host: counting by scatter_add, unlike bincount, needs no sync.
+        expert_of_assignment = chosen.flatten()
+        order = expert_of_assignment.argsort(stable=True)
+        inverse = torch.empty_like(order).scatter_(0, order, torch.arange(order.numel(), device=x.device))
+        tokens_per_expert = torch.zeros(self.n_expert, dtype=torch.long, device=x.device)
+        tokens_per_expert.scatter_add_(0, expert_of_assignment, torch.ones_like(expert_of_assignment))
+        rows = GatherRows.apply(x.to(matmul_dtype(x)), order, inverse, self.top_k)  # row i: token order[i] // top_k
         run_experts = self.experts_grouped if self.use_grouped_mm and self.can_group(x) else self.experts_looped
-        y = run_experts(x[token_of], chosen[order], tokens_per_expert)
-        y = y * weights.flatten()[order, None].to(y.dtype)
-        out = torch.zeros(B * T, C, device=x.device, dtype=y.dtype).index_add_(0, token_of, y)
+        y = run_experts(rows, expert_of_assignment[order], tokens_per_expert)
+
+        # Combine: each token's top_k outputs (plus their experts' output biases) weighted by the router.
+        y = GatherRows.apply(y, inverse, order, 1).view(B * T, self.top_k, C)
+        if self.proj_bias is not None:
+            y = y + self.proj_bias[chosen].to(y.dtype)
+        out = (y * weights[:, :, None].to(y.dtype)).sum(dim=1)
 
         # Load balancing (Switch Transformer): n_expert * sum over experts of (share of the assignments) times
         # (mean router probability). It is 1 for a uniform router and grows as routing concentrates.
-        share = tokens_per_expert.float() / chosen.numel()
+        share = tokens_per_expert.float() / expert_of_assignment.numel()
         aux_loss = self.n_expert * (share * probs.mean(dim=0)).sum()
         return self.dropout(out.view(B, T, C)), aux_loss
 
@@ -272,6 +293,7 @@ class GPT(nn.Module):
         if config.tie_embeddings:
             self.lm_head.weight = self.transformer.wte.weight  # weight tying, as GPT-2
         self.last_aux_loss = None  # MoE load-balancing loss of the last forward, for logging
+        self.cross_entropy = "chunked"  # how the loss is computed, one of gptkit.losses.IMPLEMENTATIONS
 
         # GPT-2 initialisation; the projections into the residual stream are scaled down by 1/sqrt(2 n_layer)
         # so the stream's variance does not grow with depth.
@@ -286,7 +308,10 @@ class GPT(nn.Module):
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
 
-    def forward(self, idx, targets=None, cache=None):
+    def forward(self, idx, targets=None, cache=None, reduction="mean"):
+        """(logits, None) without targets, (None, loss) with them. The loss comes from the last hidden states
+        chunk by chunk (gptkit/losses.py), so a training step never holds the whole batch's logits.
+        reduction="none" gives each position's loss, (B, T), 0 where the target is -1 (ignored)."""
         B, T = idx.shape
         start = cache.length if cache is not None else 0
         if start + T > self.config.block_size:
@@ -305,15 +330,15 @@ class GPT(nn.Module):
                 aux_losses.append(aux_loss)
         if cache is not None:
             cache.length += T
-        logits = self.lm_head(self.transformer.ln_f(x))
+        x = self.transformer.ln_f(x)
+        if targets is None:
+            return self.lm_head(x), None
 
-        loss = None
-        if targets is not None:
-            loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.reshape(-1), ignore_index=-1)
-            if aux_losses and self.training:  # a training objective: evaluation reports the plain cross-entropy
-                self.last_aux_loss = torch.stack(aux_losses).mean()
-                loss = loss + self.config.moe_aux_loss_coef * self.last_aux_loss
-        return logits, loss
+        loss = linear_cross_entropy(x, self.lm_head.weight, targets, -1, reduction, self.cross_entropy)
+        if aux_losses and self.training and reduction == "mean":  # evaluation reports the plain cross-entropy
+            self.last_aux_loss = torch.stack(aux_losses).mean()
+            loss = loss + self.config.moe_aux_loss_coef * self.last_aux_loss
+        return None, loss
 
     @torch.no_grad()
     def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, use_cache=True, generator=None):

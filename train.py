@@ -26,8 +26,10 @@ from gptkit.corpus import EMBEDDED_DATA_DIR, prepare_embedded
 from gptkit.dataloader import ShardedBatches, validation_batches
 from gptkit.distributed import all_reduce_max, all_reduce_mean, barrier, setup_run, shutdown
 from gptkit.errors import UserError, run_main
+from gptkit.fp8 import check_fp8, convert_to_fp8
 from gptkit.hellaswag import evaluate_hellaswag, hellaswag_file, read_examples
 from gptkit.hf_export import is_openai_gpt2
+from gptkit.losses import check_cross_entropy
 from gptkit.metrics import TrainingReport
 from gptkit.micro_batch import find_micro_batch_size
 from gptkit.optim import build_optimizer, load_optimizer_state
@@ -163,6 +165,9 @@ def main(argv):
     model_config, cfg = build_configs(settings, GPTConfig, TrainConfig)
     model_settings = {k: v for k, v in settings.items() if k in {f.name for f in fields(GPTConfig)}}
     run = setup_run(cfg.device, cfg.dtype)
+    check_cross_entropy(cfg.cross_entropy, run.device_type)
+    if cfg.fp8:
+        check_fp8(run)  # refused before anything is written
     lock = RunLock.for_run(cfg.out_dir, run)  # one run per out_dir, and out_dir is writable, before any work
     out_dir = Path(cfg.out_dir)
     checkpoint_path = out_dir / ("ckpt" if cfg.parallelism == "fsdp" else "ckpt.pt")  # fsdp: a folder of shards
@@ -172,6 +177,11 @@ def main(argv):
     torch.manual_seed(cfg.seed)
     model = build_model(model_config, model_settings, cfg, checkpoint).to(run.device)
     model_config = model.config
+    model.cross_entropy = cfg.cross_entropy
+    if cfg.fp8:
+        fp8_layers = convert_to_fp8(model, run)
+        if run.is_master:
+            print(f"fp8: {len(fp8_layers)} Linear layers train in float8, the output layer in {run.dtype}")
 
     # data, in micro-batches that add up to total_batch_tokens per step
     micro_batch_size = cfg.micro_batch_size

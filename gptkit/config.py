@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gptkit.errors import UserError
+from gptkit.losses import IMPLEMENTATIONS as CROSS_ENTROPY
 
 INIT_FROM = ("scratch", "resume", "auto")
 PARALLELISMS = ("ddp", "fsdp")
@@ -169,6 +170,8 @@ class TrainConfig:
     compile: bool = True  # torch.compile the model (under FSDP each block on its own)
     parallelism: str = "ddp"  # several processes: "ddp" (a model copy each) or "fsdp" (sharded: gptkit/parallel.py)
     activation_checkpointing: bool = False  # recompute each block in the backward pass instead of keeping activations
+    cross_entropy: str = "chunked"  # the loss without the whole batch's logits; "full", or "liger" (CUDA)
+    fp8: bool = False  # Linear layers in float8 via torchao (GPUs of compute capability 8.9+)
     seed: int = 1337
 
     def __post_init__(self):
@@ -206,6 +209,7 @@ class TrainConfig:
             problems.append(f"init_from must be {valid}, a GPT-2 name or a folder, got {self.init_from!r}")
         choices = {"dtype": DTYPES, "device": DEVICES, "wandb_mode": WANDB_MODES, "parallelism": PARALLELISMS}
         choices.update(optimizer=OPTIMIZERS, lr_schedule=LR_SCHEDULES, muon_adjust_lr=MUON_ADJUST_LR)
+        choices.update(cross_entropy=CROSS_ENTROPY)
         for key, valid in choices.items():
             if getattr(self, key) not in valid and not (key == "device" and self.device.startswith("cuda:")):
                 problems.append(f"{key} must be one of {', '.join(valid)}, got {getattr(self, key)!r}")

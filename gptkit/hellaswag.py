@@ -12,7 +12,6 @@ import urllib.request
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from gptkit.errors import UserError
@@ -104,10 +103,10 @@ def render_example(tokenizer, example, max_len):
 @torch.no_grad()
 def score_endings(model, tokens, mask):
     """(summed, mean) loss of each row's ending tokens, given what comes before them."""
-    logits, _ = model(tokens)
-    losses = F.cross_entropy(logits[:, :-1].float().transpose(1, 2), tokens[:, 1:], reduction="none")
-    ending = mask[:, 1:].float()  # the loss at position t is the prediction of token t + 1
-    summed = (losses * ending).sum(dim=1)
+    ending = mask[:, 1:]  # the loss at position t is the prediction of token t + 1
+    # only the ending's tokens are targets (-1 is ignored): the model's chunked loss, no full-vocabulary logits
+    _, losses = model(tokens[:, :-1], tokens[:, 1:].masked_fill(~ending, -1), reduction="none")
+    summed = losses.sum(dim=1)
     return summed, summed / ending.sum(dim=1)
 
 

@@ -19,3 +19,9 @@ def autocast_context(device_type, dtype):
     if dtype == "float32":
         return contextlib.nullcontext()
     return torch.autocast(device_type, dtype=getattr(torch, dtype))
+
+
+def matmul_dtype(x):
+    """The dtype a matmul on x runs in: autocast's where autocast is on for x's device, else x's own."""
+    device = x.device.type
+    return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype

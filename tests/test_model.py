@@ -28,7 +28,8 @@ def test_logits_equal_huggingface_gpt2(tiny_hf_gpt2):
     model = GPT.from_pretrained(str(folder)).eval()
     idx = torch.randint(0, 257, (2, 64))
     with torch.no_grad():
-        ours, our_loss = model(idx, targets=idx)
+        ours, _ = model(idx)
+        _, our_loss = model(idx, targets=idx)  # with targets the model returns the loss alone, not the logits
         theirs = hf_model(idx, labels=idx)
     assert (ours - theirs.logits).abs().max().item() <= 1e-4
     # transformers shifts the labels itself: compare against our loss on the same shifted pairs
@@ -162,7 +163,8 @@ def test_moe_aux_loss_joins_the_training_loss_only():
     model = tiny_model(n_expert=4, n_expert_active=2, moe_aux_loss_coef=0.5)
     idx, targets = torch.randint(0, 101, (2, 2, 16))
     with torch.no_grad():
-        logits, eval_loss = model(idx, targets)
+        logits, _ = model(idx)
+        _, eval_loss = model(idx, targets)
         cross_entropy = F.cross_entropy(logits.view(-1, 101), targets.view(-1))
         _, train_loss = model.train()(idx, targets)
     assert eval_loss.item() == pytest.approx(cross_entropy.item(), abs=1e-6)
