@@ -6,10 +6,8 @@ import time
 import pytest
 import torch
 
-import train as train_command
 from conftest import HELLASWAG_EXAMPLES, ROOT, TINY_RUN, assert_one_line_error, losses, train
 from gptkit.checkpoint import load_checkpoint
-from gptkit.errors import run_main
 from gptkit.metrics import read_metrics
 
 
@@ -193,23 +191,7 @@ def test_train_with_auto_micro_batch_logs_the_choice(data_dir, tmp_path):
     assert "micro_batch_size auto: 10 (gradient accumulation 2)" in result.stdout
 
 
-@pytest.mark.parametrize(
-    "flags,message",
-    [
-        (["--max_iters=-1"], "max_iters must be >= 0, got -1"),
-        (["--micro_batch_size=0"], "micro_batch_size must be >= 1 or 'auto', got 0"),
-        (["--micro_batch_size=-4"], "micro_batch_size must be >= 1 or 'auto', got -4"),
-        (["--learning_rate=-1"], "learning_rate must be >= 0, got -1.0"),
-        (["--eval_interval=2", "--eval_iters=0"], "eval_iters must be >= 1 when eval_interval is on"),
-        (["--total_batch_tokens=0"], "total_batch_tokens must be >= 1, got 0"),
-        (["--dtype=float8"], "dtype must be one of auto, float32, bfloat16, float16, got 'float8'"),
-    ],
-)
-def test_bad_training_values_stop_with_one_line_before_any_work(flags, message, tmp_path):
-    with pytest.raises(SystemExit) as exit_:
-        run_main(train_command.main, [*flags, f"--out_dir={tmp_path / 'out'}"])
-    assert exit_.value.code.startswith("error: bad training settings: ") and message in exit_.value.code
-    assert "\n" not in exit_.value.code and not (tmp_path / "out").exists()
+# Bad training values (--max_iters=-1, --micro_batch_size=0, --dtype=float8, ...): tests/test_train_bad_input.py
 
 
 # ----------------------------------------------------------------------------------------------------------

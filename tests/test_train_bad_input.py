@@ -37,12 +37,13 @@ def test_config_file_error_names_file_and_line(trained, tmp_path, text, expected
 @pytest.mark.parametrize(
     "flags,expected",
     [
-        (["--max_iters=-1"], "max_iters must be >= 0"),
-        (["--total_batch_tokens=0"], "total_batch_tokens must be >= 1"),
-        (["--micro_batch_size=-4"], "micro_batch_size must be >= 1"),
-        (["--micro_batch_size=0"], "micro_batch_size must be >= 1"),
-        (["--learning_rate=-1"], "learning_rate must be >= 0"),
+        (["--max_iters=-1"], "max_iters must be >= 0, got -1"),
+        (["--total_batch_tokens=0"], "total_batch_tokens must be >= 1, got 0"),
+        (["--micro_batch_size=-4"], "micro_batch_size must be >= 1 or 'auto', got -4"),
+        (["--micro_batch_size=0"], "micro_batch_size must be >= 1 or 'auto', got 0"),
+        (["--learning_rate=-1"], "learning_rate must be >= 0, got -1.0"),
         (["--eval_interval=2", "--eval_iters=0"], "eval_iters must be >= 1 when eval_interval is on"),
+        (["--dtype=float8"], "dtype must be one of auto, float32, bfloat16, float16, got 'float8'"),
         (["--device=cuda"], "sees no CUDA GPU"),
         (["--log_interval=-1"], "log_interval must be >= 0"),
     ],
