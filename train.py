@@ -32,7 +32,7 @@ from gptkit.hf_export import is_openai_gpt2
 from gptkit.losses import check_cross_entropy
 from gptkit.metrics import TrainingReport
 from gptkit.micro_batch import find_micro_batch_size
-from gptkit.optim import build_optimizer, load_optimizer_state
+from gptkit.optim import build_optimizer, config_peaks_kept, load_optimizer_state
 from gptkit.parallel import clip_gradients, gradient_sync, is_sharded, wrap_model
 from gptkit.run_lock import RunLock
 from gptkit.sampling import sample
@@ -133,7 +133,8 @@ def restore_training_state(checkpoint, model, optimizer, scaler, train_batches, 
     """Take up a checkpoint's optimizer, scaler, data position and RNG state (a sharded checkpoint's weights
     too); returns its step."""
     if "sharded_path" in checkpoint:
-        load_sharded_checkpoint(checkpoint["sharded_path"], model, optimizer)
+        with config_peaks_kept(optimizer):
+            load_sharded_checkpoint(checkpoint["sharded_path"], model, optimizer)
         own = process_state(checkpoint, run.rank)
     else:
         load_optimizer_state(optimizer, checkpoint["optimizer"], cfg)

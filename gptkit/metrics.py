@@ -59,7 +59,7 @@ class TrainingReport:
                     mode=cfg.wandb_mode,
                     dir=cfg.out_dir,
                 )
-            self.log = MetricsLog(cfg.out_dir, wandb_settings, resume=cfg.init_from == "resume")
+            self.log = MetricsLog(cfg.out_dir, wandb_settings, resume=start_step > 0)  # a resumed run appends
 
     def training_step(self, step, loss, lr, grad_norm, aux_loss=None):
         """Loss, learning rate, gradient norm and the speed since the last report."""

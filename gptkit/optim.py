@@ -7,6 +7,7 @@ param groups (decay on >= 2-D weights) as the optimizer this repository always h
 experts each get exactly the update torch's Muon gives that expert's matrix on its own.
 """
 
+import contextlib
 import inspect
 
 import torch
@@ -64,8 +65,16 @@ def load_optimizer_state(optimizer, state, cfg):
     saved = "muon" if set(state) == {"muon", "adamw"} else "adamw"
     if saved != cfg.optimizer:
         raise UserError(f"the checkpoint was trained with optimizer={saved!r}; resume with --optimizer={saved}")
+    with config_peaks_kept(optimizer):
+        optimizer.load_state_dict(state)
+
+
+@contextlib.contextmanager
+def config_peaks_kept(optimizer):
+    """Whatever loads optimizer state inside this (a ckpt.pt, a sharded checkpoint) leaves each group's peak LR
+    the config's, so a resumed run follows the schedule it is given, not the one it was saved with."""
     peaks = [group["peak_lr"] for group in optimizer.param_groups]
-    optimizer.load_state_dict(state)
+    yield
     for group, peak in zip(optimizer.param_groups, peaks):
         group["peak_lr"] = peak
 

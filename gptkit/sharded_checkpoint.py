@@ -25,10 +25,11 @@ from pathlib import Path
 
 import torch
 import torch.distributed.checkpoint as dcp
+from torch.distributed.checkpoint.api import CheckpointException
 from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 
 from gptkit.checkpoint import check_resumable, load_checkpoint, save_checkpoint
-from gptkit.distributed import all_gather_objects, barrier
+from gptkit.distributed import all_gather_objects, barrier, on_master
 from gptkit.errors import UserError
 
 FOLDER = "ckpt"
@@ -62,17 +63,26 @@ def save_sharded_checkpoint(out_dir, model, optimizer, state, process_state, run
         shutil.rmtree(temporary, ignore_errors=True)  # what a killed save left behind
     barrier(run.world_size)
     model_state, optimizer_state = get_state_dict(model, optimizer)
-    with single_process_quiet():
-        dcp.save({"model": model_state, "optimizer": optimizer_state}, checkpoint_id=temporary)
+    try:
+        with single_process_quiet():
+            dcp.save({"model": model_state, "optimizer": optimizer_state}, checkpoint_id=temporary)
+    except CheckpointException as e:  # raised on every process alike
+        raise UserError(f"could not write the sharded checkpoint {temporary}: {str(e).strip()[:200]}") from None
     processes = all_gather_objects(process_state, run.world_size)
-    if run.is_master:  # dcp.save returns on every process once all shards and the metadata are written
+
+    def publish():  # rank 0, once dcp.save has returned: every process' shards and the metadata are written
         save_checkpoint(temporary / STATE_FILE, {**state, "processes": processes})
-        if final.exists():
+        try:
+            if final.exists():
+                shutil.rmtree(previous, ignore_errors=True)
+                os.replace(final, previous)
+            os.replace(temporary, final)
             shutil.rmtree(previous, ignore_errors=True)
-            os.replace(final, previous)
-        os.replace(temporary, final)
-        shutil.rmtree(previous, ignore_errors=True)
-    barrier(run.world_size)
+        except OSError as e:
+            raise UserError(f"could not put the sharded checkpoint in place at {final}: {e.strerror}") from None
+
+    # every process waits for rank 0 here, and all stop together if it failed
+    on_master(run, publish, failure=f"rank 0 could not write the sharded checkpoint {final}")
 
 
 def read_training_state(path):

@@ -254,3 +254,9 @@ def test_every_interval_at_zero_turns_its_feature_off(busy_run, gpt2_data_dir, t
     assert saved_at(busy_stdout) == [1, 2] and saved_at(quiet.stdout) == [2]  # the final checkpoint always
     assert load_checkpoint(tmp_path / "ckpt.pt")["step"] == 2
     assert "step 2 sample:" in busy_stdout and "sample:" not in quiet.stdout
+
+
+def test_auto_resume_appends_to_the_runs_metrics(data_dir, tmp_path):
+    train("--max_iters=2", "--checkpoint_interval=1", data_dir=data_dir, out_dir=tmp_path)
+    train("--max_iters=4", "--init_from=auto", data_dir=data_dir, out_dir=tmp_path)
+    assert sorted(losses(tmp_path)) == [1, 2, 3, 4]  # the steps before the restart are kept
