@@ -28,12 +28,12 @@ from gptkit.distributed import all_reduce_max, all_reduce_mean, barrier, setup_r
 from gptkit.errors import UserError, run_main
 from gptkit.fp8 import check_fp8, convert_to_fp8
 from gptkit.hellaswag import evaluate_hellaswag, hellaswag_file, read_examples
-from gptkit.hf_export import is_openai_gpt2
 from gptkit.losses import check_cross_entropy
 from gptkit.metrics import TrainingReport
 from gptkit.micro_batch import find_micro_batch_size
 from gptkit.optim import build_optimizer, config_peaks_kept, load_optimizer_state
 from gptkit.parallel import clip_gradients, gradient_sync, is_sharded, wrap_model
+from gptkit.pretrained import warm_start_overrides
 from gptkit.run_lock import RunLock
 from gptkit.sampling import sample
 from gptkit.schedule import learning_rate
@@ -47,10 +47,6 @@ from gptkit.shards import find_shards
 from gptkit.tokenizer import get_tokenizer
 from model import GPT, GPTConfig
 
-# The model settings a GPT-2 warm start always takes from the config, given or not (the default vocab_size pads
-# GPT-2's 50257 tokens to 50304, as the scratch models have).
-WARM_START_SETTINGS = {"pos_emb", "rope_theta", "vocab_size", "block_size", "dropout"}
-
 
 def build_model(model_config, model_settings, cfg, checkpoint):
     """The model to train: the checkpoint's, GPT-2's, an exported folder's or a fresh one. model_settings are the
@@ -60,10 +56,7 @@ def build_model(model_config, model_settings, cfg, checkpoint):
         return GPT.from_checkpoint(checkpoint, **model_settings)
     if cfg.init_from in ("scratch", "auto"):  # auto without a checkpoint in out_dir starts from scratch
         return GPT(model_config)
-    if not is_openai_gpt2(cfg.init_from):  # a folder export_hf.py wrote keeps its own shape, as a checkpoint does
-        return GPT.from_pretrained(cfg.init_from, **model_settings)
-    warm_start = WARM_START_SETTINGS | set(model_settings)
-    return GPT.from_pretrained(cfg.init_from, **{k: getattr(model_config, k) for k in warm_start})
+    return GPT.from_pretrained(cfg.init_from, **warm_start_overrides(cfg.init_from, model_config, model_settings))
 
 
 def gradient_accumulation_steps(cfg, micro_batch_size, block_size, world_size):
@@ -191,8 +184,12 @@ def main(argv):
     grad_accum_steps = gradient_accumulation_steps(cfg, micro_batch_size, model_config.block_size, run.world_size)
     train_batches, val_loader_args = training_data(cfg, run, micro_batch_size, model_config)
     tokenizer_name = train_batches.tokenizer_name
-    hellaswag_on = cfg.hellaswag_interval > 0 and tokenizer_name == "gpt2"
-    if hellaswag_on and run.is_master:
+    if cfg.hellaswag_interval > 0 and tokenizer_name != "gpt2":  # HellaSwag is scored in GPT-2 tokens
+        raise UserError(
+            f"hellaswag_interval needs GPT-2 tokens, but {cfg.data_dir} holds {tokenizer_name!r} tokens: "
+            "set hellaswag_interval=0, or train on GPT-2 shards"
+        )
+    if cfg.hellaswag_interval > 0 and run.is_master:
         read_examples(hellaswag_file(cfg.hellaswag_data))  # downloaded and checked before training, not later
     barrier(run.world_size)
 
@@ -263,12 +260,12 @@ def main(argv):
                 report.training_step(step, loss, lr, grad_norm.item(), raw_model.last_aux_loss)
         if due(cfg.eval_interval):
             report.evaluation(step, val_loss=evaluate_val_loss(model, val_loader_args, cfg, run))
-        if due(cfg.hellaswag_interval) and hellaswag_on:
-            result = evaluate_hellaswag(raw_model, cfg.hellaswag_data, run, cfg.hellaswag_limit)
+        if due(cfg.hellaswag_interval):
+            result = evaluate_hellaswag(raw_model, run, data_path=cfg.hellaswag_data, limit=cfg.hellaswag_limit)
             report.evaluation(step, hellaswag_acc=result["acc"], hellaswag_acc_norm=result["acc_norm"])
         if due(cfg.sample_interval) and (run.is_master or is_sharded(raw_model)):  # sharded: all ranks forward
             tokenizer = get_tokenizer(tokenizer_name)
-            text = sample(raw_model, tokenizer, "", 1, cfg.sample_tokens, 0.8, 200, cfg.seed, run.device, run.dtype)
+            text = sample(raw_model, tokenizer, "", run, max_new_tokens=cfg.sample_tokens, seed=cfg.seed)
             if run.is_master:
                 print(f"step {step} sample:\n{text[0]}\n")
         if save_now or stopping:

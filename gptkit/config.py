@@ -21,7 +21,7 @@ from gptkit.losses import IMPLEMENTATIONS as CROSS_ENTROPY
 
 INIT_FROM = ("scratch", "resume", "auto")
 PARALLELISMS = ("ddp", "fsdp")
-DTYPES = ("auto", "float32", "bfloat16", "float16")
+COMPUTE_DTYPES = ("auto", "float32", "bfloat16", "float16")  # what the matmuls compute in
 DEVICES = ("auto", "cuda", "cpu", "mps")
 WANDB_MODES = ("online", "offline")
 OPTIMIZERS = ("adamw", "muon")
@@ -207,7 +207,7 @@ class TrainConfig:
         if not named and not (self.init_from and Path(self.init_from).is_dir()):
             valid = ", ".join(INIT_FROM)
             problems.append(f"init_from must be {valid}, a GPT-2 name or a folder, got {self.init_from!r}")
-        choices = {"dtype": DTYPES, "device": DEVICES, "wandb_mode": WANDB_MODES, "parallelism": PARALLELISMS}
+        choices = {"dtype": COMPUTE_DTYPES, "device": DEVICES, "wandb_mode": WANDB_MODES, "parallelism": PARALLELISMS}
         choices.update(optimizer=OPTIMIZERS, lr_schedule=LR_SCHEDULES, muon_adjust_lr=MUON_ADJUST_LR)
         choices.update(cross_entropy=CROSS_ENTROPY)
         for key, valid in choices.items():

@@ -74,10 +74,17 @@ def setup_run(device_choice="auto", dtype_choice="auto"):
     return Run(rank, local_rank, world_size, device, dtype)
 
 
-def all_reduce_mean(tensor, world_size):
-    """The mean of tensor over all processes (tensor itself in a single process)."""
+def all_reduce_sum(tensor, world_size):
+    """The sum of tensor over all processes, in place (tensor itself in a single process)."""
     if world_size > 1:
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+def all_reduce_mean(tensor, world_size):
+    """The mean of tensor over all processes, in place (tensor itself in a single process)."""
+    if world_size > 1:
+        all_reduce_sum(tensor, world_size)
         tensor /= world_size
     return tensor
 

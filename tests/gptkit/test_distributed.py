@@ -1,7 +1,15 @@
 import pytest
 import torch
 
-from gptkit.distributed import Run, all_reduce_max, all_reduce_mean, pick_device, setup_run
+from gptkit.distributed import (
+    Run,
+    all_gather_objects,
+    all_reduce_max,
+    all_reduce_mean,
+    all_reduce_sum,
+    pick_device,
+    setup_run,
+)
 from gptkit.errors import UserError
 
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the machine without a CUDA GPU")
@@ -42,4 +50,6 @@ def test_a_single_process_run_on_cpu(monkeypatch):
 def test_reductions_in_a_single_process_are_the_value_itself():
     tensor = torch.tensor(2.5)
     assert all_reduce_mean(tensor, 1) is tensor and tensor.item() == 2.5
+    assert all_reduce_sum(tensor, 1) is tensor and tensor.item() == 2.5
+    assert all_gather_objects({"step": 3}, 1) == [{"step": 3}]
     assert all_reduce_max(True, 1, "cpu") is True
