@@ -13,10 +13,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from subprocess import PIPE
 
 import pytest
 
-from conftest import ROOT, SINGLE_THREAD, TINY_RUN, losses, train
+from conftest import ROOT, SINGLE_THREAD, TINY_RUN, losses, torchrun_output, torchrun_workers, train
 
 REPEATS = int(os.environ.get("ELASTIC_REPEATS", "20"))
 TORCHRUN = (sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2")
@@ -30,35 +31,24 @@ pytestmark = [
 ]
 
 
-def worker_pid(launcher_pid, rank):
-    """The pid of the training process torchrun started as `rank`."""
-    for pid in Path(f"/proc/{launcher_pid}/task/{launcher_pid}/children").read_text().split():
-        environ = dict(entry.split("=", 1) for entry in Path(f"/proc/{pid}/environ").read_text().split("\0") if entry)
-        if environ.get("RANK") == str(rank):
-            return int(pid)
-    raise AssertionError(f"torchrun has no worker of rank {rank} (finished already?)")
-
-
 def killed_and_restarted(out_dir, data_dir, parallelism, rank):
     """A torchrun run whose worker of `rank` is SIGKILLed after the first checkpoint: (problem or None, stdout)."""
     flags = [*TINY_RUN, *SETTINGS, f"--parallelism={parallelism}", f"--data_dir={data_dir}", f"--out_dir={out_dir}"]
     command = [*TORCHRUN, "--max-restarts=1", str(ROOT / "train.py"), *flags]
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=SINGLE_THREAD, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,  # its own process group, so a hung run can be ended with all its workers
-    )  # fmt: skip
+    process = subprocess.Popen(command, cwd=ROOT, env=SINGLE_THREAD, stdout=PIPE, stderr=PIPE, text=True)
     checkpoint = out_dir / FIRST_CHECKPOINT[parallelism]
     deadline = time.time() + 300
     while not checkpoint.exists() and time.time() < deadline and process.poll() is None:
         time.sleep(0.02)
-    os.kill(worker_pid(process.pid, rank), signal.SIGKILL)
-    try:
-        stdout, stderr = process.communicate(timeout=300)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        return "hung", process.communicate()[0]
-    if process.returncode != 0:
-        return f"exit code {process.returncode}: {stderr[-1500:]}", stdout
+    workers = torchrun_workers(process.pid) if process.poll() is None else {}  # none: it failed before the checkpoint
+    if rank in workers:
+        os.kill(workers[rank], signal.SIGKILL)
+    stdout, stderr, hung = torchrun_output(process, timeout=300)
+    if hung:
+        return "hung", stdout
+    if process.returncode != 0:  # the last error a worker raised (torchrun's own summary follows it)
+        errors = [line for line in stderr.splitlines() if "Error: " in line and "ChildFailedError" not in line]
+        return f"exit code {process.returncode}: {errors[-1] if errors else stderr[-1500:]}", stdout
     if "resuming from step" not in stdout:
         return "the workers were not restarted", stdout
     return None, stdout
