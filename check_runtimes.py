@@ -122,7 +122,8 @@ def test_text():
 
 
 def ours(checkpoint, text):
-    """model.py's tokens of text, its logits of them, and its greedy tokens after the prompt."""
+    """tiktoken's tokens of text, model.py's logits of as many as fit with the greedy tokens, and its greedy
+    tokens after the prompt."""
     import torch
 
     from gptkit.checkpoint import load_checkpoint
@@ -130,12 +131,13 @@ def ours(checkpoint, text):
     from model import GPT
 
     model = GPT.from_checkpoint(load_checkpoint(checkpoint)).eval()
-    tokens = get_tokenizer("gpt2").encode(text)[: model.config.block_size - NEW_TOKENS]
+    text_tokens = get_tokenizer("gpt2").encode(text)
+    tokens = text_tokens[: model.config.block_size - NEW_TOKENS]  # the logits are compared where they fit
     with torch.no_grad():
         logits = model(torch.tensor([tokens]))[0][0].numpy()
         prompt = torch.tensor([tokens[:PROMPT_TOKENS]])
         greedy = model.generate(prompt, NEW_TOKENS, temperature=0)[0, PROMPT_TOKENS:].tolist()
-    return {"tokens": tokens, "logits": logits, "greedy": greedy, "n_ctx": model.config.block_size}
+    return dict(text_tokens=text_tokens, tokens=tokens, logits=logits, greedy=greedy, n_ctx=model.config.block_size)
 
 
 def in_worker(python, worker, request, work, env=None):
@@ -152,13 +154,13 @@ def in_worker(python, worker, request, work, env=None):
 def compare(label, reference, theirs, text):
     import numpy as np
 
-    tokens_equal = theirs["tokens"].tolist() == reference["tokens"]
+    tokens_equal = theirs["tokens"].tolist() == reference["text_tokens"]
     if "text" in theirs:
         tokens_equal = tokens_equal and str(theirs["text"]) == text  # and their decoding gives the text back
     difference = float(np.abs(theirs["logits"] - reference["logits"]).max())
     greedy = sum(a == b for a, b in zip(theirs["greedy"].tolist(), reference["greedy"]))
     row = dict(runtime=label, tokens_equal=tokens_equal, max_logit_difference=difference, greedy_equal=greedy)
-    log(f"{label:<44} tokens {'equal' if tokens_equal else 'DIFFER'}  max |logit diff| {difference:.2e}  "
+    log(f"{label:<50} tokens {'equal' if tokens_equal else 'DIFFER'}  max |logit diff| {difference:.2e}  "
         f"greedy {greedy}/{NEW_TOKENS}")  # fmt: skip
     return row
 
@@ -167,10 +169,28 @@ def compare(label, reference, theirs, text):
 # The workers: each runs under the runtime's own Python and answers with numpy arrays only
 
 
+def without_extra_buffers():
+    """Have llama-cpp-python load models without llama.cpp's extra weight buffers (AMX tiles, repacked
+    layouts; llama.cpp's --no-repack), which its Llama class does not expose: a CPU can advertise AMX that its
+    hypervisor does not enable (the 2-core dev machine: SIGILL at `tilezero` on the first q8_0 product).
+    What is left is llama.cpp's plain CPU kernels, the same q8_0 arithmetic without the tile units."""
+    import llama_cpp.llama_cpp as api
+
+    defaults = api.llama_model_default_params
+
+    def params():
+        model_params = defaults()
+        model_params.use_extra_bufts = False
+        return model_params
+
+    api.llama_model_default_params = params
+
+
 def llama_cpp_worker(request):
     import numpy as np
     from llama_cpp import GGML_TYPE_F32, Llama
 
+    without_extra_buffers()
     n_ctx = request["n_ctx"]
     options = dict(n_ctx=n_ctx, n_batch=n_ctx, logits_all=True, type_k=GGML_TYPE_F32, type_v=GGML_TYPE_F32)
     llm = Llama(model_path=request["gguf"], n_threads=os.cpu_count(), verbose=False, **options)
