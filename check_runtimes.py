@@ -24,6 +24,8 @@ import sys
 import tarfile
 from pathlib import Path
 
+from gptkit.errors import run_main
+
 ROOT = Path(__file__).resolve().parent
 LLAMA_CPP_PYTHON = "llama-cpp-python==0.3.36"  # its source package holds llama.cpp and the converter
 TRANSFORMERS_4 = ("transformers==4.57.1", "tokenizers==0.22.1", "huggingface_hub==0.36.0")
@@ -317,4 +319,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    run_main(main, sys.argv[1:])
