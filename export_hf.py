@@ -3,11 +3,14 @@ Export a training checkpoint as a Hugging Face transformers folder, and optional
 
     python export_hf.py out/gpt2_gqa/ckpt.pt hf/gpt2_gqa
     python export_hf.py out/moe/ckpt.pt hf/moe --dtype bfloat16 --push_to_hub you/moe-124m --private
+    python export_hf.py out/gpt2_gqa/ckpt.pt hf/gpt2_gqa --gguf gpt2_gqa.gguf --gguf_type q8_0
 
 The folder (config.json, model.safetensors, generation_config.json, tokenizer files, README.md model card)
 loads with `transformers.AutoModelForCausalLM.from_pretrained(OUT_DIR)`: as GPT2LMHeadModel (learned
 positions), Starcoder2ForCausalLM (RoPE, with or without GQA), or, with trust_remote_code=True, the modelling
 code copied into the folder (MoE; learned positions with GQA). The mapping lives in gptkit/hf_format.py.
+With --gguf, the GPT-2 and Starcoder2 families are also written as one GGUF file for llama.cpp, Ollama and
+LM Studio (gptkit/gguf_export.py).
 """
 
 import sys
@@ -18,6 +21,7 @@ from gptkit.checkpoint import load_checkpoint
 from gptkit.command_line import OneLineParser
 from gptkit.config import TrainConfig
 from gptkit.errors import UserError, run_main
+from gptkit.gguf_export import GGUF_TYPES, check_gguf_export, write_gguf
 from gptkit.hf_format import EXPORT_DTYPES, write_folder
 from gptkit.hf_hub import check_repo_id, push_folder
 from gptkit.model_card import model_card, run_summary, training_command
@@ -31,17 +35,24 @@ def main(argv):
     parser.add_argument("--push_to_hub", metavar="REPO_ID", help="then upload the folder to this Hub repository")
     parser.add_argument("--private", action="store_true", help="create the Hub repository as private")
     parser.add_argument("--dtype", default="float32", help=f"weights' dtype: {' or '.join(EXPORT_DTYPES)}")
+    parser.add_argument("--gguf", metavar="FILE", help="also write the model as one GGUF file (llama.cpp, Ollama)")
+    parser.add_argument("--gguf_type", choices=GGUF_TYPES, help="the GGUF's matrices (default f16)")
     args = parser.parse_args(argv)
     if args.dtype not in EXPORT_DTYPES:
         raise UserError(f"--dtype must be one of {', '.join(EXPORT_DTYPES)}, got {args.dtype!r}")
     if args.private and not args.push_to_hub:
         raise UserError("--private applies to --push_to_hub REPO_ID; give both")
+    if args.gguf_type and not args.gguf:
+        raise UserError("--gguf_type applies to --gguf FILE; give both")
     if args.push_to_hub:
         check_repo_id(args.push_to_hub)
 
     checkpoint = load_checkpoint(args.checkpoint)
     model = GPT.from_checkpoint(checkpoint)  # checks the weights fit the config
     model_config, tokenizer_name = asdict(model.config), checkpoint.get("tokenizer", "gpt2")
+    gguf_type = args.gguf_type or "f16"
+    if args.gguf:
+        check_gguf_export(model_config, tokenizer_name, gguf_type, args.gguf)  # before any file is written
     family = write_folder(args.out_dir, model_config, model.state_dict(), tokenizer_name, args.dtype)
     summary = run_summary(args.checkpoint, checkpoint)
     defaults = asdict(GPTConfig()), asdict(TrainConfig())
@@ -50,6 +61,9 @@ def main(argv):
     card = model_card(family, model_config, tokenizer_name, model.num_params(), summary, command, name)
     (Path(args.out_dir) / "README.md").write_text(card)
     print(f"wrote {args.out_dir} ({family}{', trust_remote_code=True' if family == 'gptkit' else ''})")
+    if args.gguf:
+        architecture = write_gguf(args.gguf, model_config, model.state_dict(), tokenizer_name, gguf_type, name)
+        print(f"wrote {args.gguf} (GGUF {architecture}, {gguf_type})")
     if args.push_to_hub:
         print(f"pushed to {push_folder(args.out_dir, args.push_to_hub, args.private)}")
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from gptkit.errors import UserError
+from gptkit.hf_legacy_config import add_legacy_spellings
 from gptkit.tokenizer import get_tokenizer
 
 CUSTOM_CODE = Path(__file__).parent / "hf_custom"
@@ -180,6 +181,7 @@ def export_config(family, model_config, tokenizer_name, eot_token, dtype_name):
             "AutoModelForCausalLM": "modeling_gptkit.GPTKitForCausalLM",
         }
     content = json.loads(config.to_json_string(use_diff=False))  # every key, defaults too, as plain JSON
+    content = add_legacy_spellings(content)  # and the keys transformers 4.x and llama.cpp's converter read
     content[METADATA_KEY] = {"model_config": dict(model_config), "tokenizer": tokenizer_name}
     return content
 

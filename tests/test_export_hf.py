@@ -227,3 +227,47 @@ def test_lm_eval_scores_the_folder_as_our_scorer_does(gpt2_export, tmp_path):
         assert (their_log_probs + summed_loss).abs().max().item() <= 1e-4
         right += summed_loss.argmin().item() == item["label"]
     assert evaluation["results"]["invented_choice"]["acc,none"] == right / len(ITEMS)
+
+
+@pytest.fixture(scope="module")
+def rope_checkpoint(tmp_path_factory):
+    """(checkpoint, model): a GPT-2-tokenized RoPE + GQA model with theta 500, which GGUF holds as Starcoder2."""
+    model = tiny_model(50304, pos_emb="rope", n_kv_head=2, rope_theta=500.0)
+    return save_run(tmp_path_factory.mktemp("rope_run") / "run", model, "gpt2"), model
+
+
+def test_gguf_is_written_beside_the_folder(rope_checkpoint, tmp_path):
+    """--gguf FILE (with the hyphenated --gguf-type) writes the GGUF too; gptkit/gguf_export.py's tests read it."""
+    reader = pytest.importorskip("transformers.integrations.gguf.reader")
+    path = tmp_path / "gguf" / "tiny.gguf"  # a folder that does not exist yet is created
+    result = export(rope_checkpoint[0], tmp_path / "hf", "--gguf", path, "--gguf-type", "q8_0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"wrote {path} (GGUF starcoder2, q8_0)" in result.stdout
+    metadata, tensor_names = reader.read_gguf_metadata(str(path))
+    assert metadata["general.name"] == "hf" and metadata["general.file_type"] == 7  # LlamaFileType.MOSTLY_Q8_0
+    assert metadata["starcoder2.rope.freq_base"] == 500.0 and "output.weight" not in tensor_names  # tied
+    assert json.loads((tmp_path / "hf" / "config.json").read_text())["rope_theta"] == 500.0
+
+
+@pytest.mark.parametrize(
+    "source,arguments,message",
+    [
+        ("gpt2", ["--gguf", "GGUF"], "no GGUF for this model: llama.cpp has no architecture for this Mixture of"),
+        ("bytes", ["--gguf", "GGUF"], "no GGUF for a model of 'bytes' tokens: llama.cpp refuses byte-level"),
+        ("rope", ["--gguf", "GGUF", "--gguf_type", "q4_0"], "invalid choice: 'q4_0' (choose from 'f32', 'f16', 'bf16'"),
+        ("rope", ["--gguf_type", "q8_0"], "--gguf_type applies to --gguf FILE; give both"),
+        ("rope", ["--gguf", "FILE/model.gguf"], "FILE is not a writable folder"),
+    ],
+)
+def test_gguf_refusals_are_one_line_and_write_nothing(
+    gpt2_export, bytes_export, rope_checkpoint, tmp_path, source, arguments, message
+):
+    """A model without a GGUF architecture (the MoE), a byte-level tokenizer, an unknown type, a type without a
+    file, a path that cannot be written: one line, and neither the folder nor the GGUF is written."""
+    checkpoint = {"gpt2": gpt2_export, "bytes": bytes_export, "rope": rope_checkpoint}[source][0]
+    (tmp_path / "FILE").write_text("not a folder")
+    spelled = {"GGUF": str(tmp_path / "model.gguf"), "FILE/model.gguf": str(tmp_path / "FILE" / "model.gguf")}
+    with pytest.raises(UserError) as error:
+        export_hf.main([str(checkpoint), str(tmp_path / "hf"), *(spelled.get(a, a) for a in arguments)])
+    assert message in str(error.value) and "\n" not in str(error.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["FILE"]
