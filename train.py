@@ -140,7 +140,11 @@ def restore_training_state(checkpoint, model, optimizer, scaler, train_batches, 
         load_optimizer_state(optimizer, checkpoint["optimizer"], cfg)
         own = checkpoint
     scaler.load_state_dict(checkpoint["scaler"])
-    train_batches.load_state_dict(own["data"])
+    saved_block_size = checkpoint["model_config"]["block_size"]
+    if saved_block_size == model.config.block_size:
+        train_batches.load_state_dict(own["data"])
+    elif run.is_master:  # a RoPE model continued at another length: its windows are another stream
+        print(f"block_size {saved_block_size} -> {model.config.block_size}: the data stream starts from its beginning")
     set_rng_state(own["rng"])
     if run.is_master:
         print(f"resuming from step {checkpoint['step']} of {checkpoint.get('sharded_path', 'ckpt.pt')}")

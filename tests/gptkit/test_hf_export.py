@@ -266,6 +266,14 @@ def test_rope_types_and_options_model_py_does_not_compute_are_named(tmp_path):
         assert "\n" not in str(error.value)
 
 
+def test_the_custom_code_runs_rope_past_block_size_with_our_logits(tmp_path):
+    ours = random_model("rope", 2, 4)
+    export(ours, tmp_path)
+    idx = torch.randint(0, 300, (2, 2 * 48))
+    with torch.no_grad():
+        assert (ours(idx)[0] - load_transformers(tmp_path)(idx).logits).abs().max().item() <= 1e-4
+
+
 def test_scaling_of_a_model_for_the_custom_code_is_refused_before_anything_is_written(tmp_path):
     moe = random_model("rope", 2, 4).use_rope_settings(rope_scaling="yarn", rope_scaling_factor=2.0)
     with pytest.raises(UserError, match="exports to Starcoder2 folders"):
