@@ -19,7 +19,8 @@ measurements are in gptkit/long_context.py, the table, JSON and plots in gptkit/
 JSON (--json FILE), schema 1; losses are mean cross-entropies in nats, "se" standard errors across windows
 (across trials for the probe; null for a single one):
   {"schema": 1,
-   "model": {"source", "pos_emb", "block_size", "training_length" (rope_original_block_size, else block_size),
+   "model": {"source", "pos_emb", "block_size", "original_length" (the length the weights were
+             trained at before any stretching: rope_original_block_size, else block_size),
              "rope_theta", "rope_scaling", "rope_scaling_factor" (the model's own), "parameters", "tokenizer"},
    "data": {"data_dir", "validation_tokens", "windows_from", "windows" (asked per length), "perplexity_tokens",
             "seed", "processes", "dtype"},
@@ -152,12 +153,12 @@ def evaluate_method(model, tokens, tokenizer_name, run, args, lengths, parts):
     """One method's measurements (the model already runs with its RoPE settings)."""
     tokenizer = get_tokenizer(tokenizer_name) if "passkey" in parts and tokenizer_name == "gpt2" else None
     eot_token = get_tokenizer(tokenizer_name).eot_token
-    training_length, longest = original_length(model.config), max(lengths)
+    original, longest = original_length(model.config), max(lengths)
     result = {part: None for part in PARTS}
     if "positions" in parts:
         common = dict(windows=args.windows, source=args.windows_from, eot_token=eot_token, batch_size=args.batch_size)
         result["positions"] = [
-            loss_by_position(model, tokens, run, length=n, training_length=training_length, **common) for n in lengths
+            loss_by_position(model, tokens, run, length=n, original_length=original, **common) for n in lengths
         ]
     if "perplexity" in parts:
         segment = tokens[: args.windows * longest + 1]
@@ -197,7 +198,7 @@ def main(argv):
             "source": args.checkpoint or args.hf,
             "pos_emb": config.pos_emb,
             "block_size": config.block_size,
-            "training_length": original_length(config),
+            "original_length": original_length(config),
             "rope_theta": config.rope_theta,
             "rope_scaling": config.rope_scaling,
             "rope_scaling_factor": config.rope_scaling_factor,

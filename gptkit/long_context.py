@@ -124,12 +124,12 @@ def mean_and_se(values):
 # Loss by position
 
 
-def position_bins(length, training_length, per_octave=2):
+def position_bins(length, original_length, per_octave=2):
     """Edges of log-spaced bins over positions 0 ... length - 1 (0, 1, 2, 3, 4, 6, 8, 11, 16, ...), with the
-    training length an edge so that no bin straddles it."""
+    original training length an edge so that no bin straddles it."""
     edges = {0, length}
-    if training_length < length:
-        edges.add(training_length)
+    if original_length < length:
+        edges.add(original_length)
     k = 0
     while (edge := round(2 ** (k / per_octave))) < length:
         edges.add(edge)
@@ -137,11 +137,11 @@ def position_bins(length, training_length, per_octave=2):
     return sorted(edges)
 
 
-def loss_by_position(model, tokens, run, *, length, windows, source, eot_token, training_length, batch_size):
+def loss_by_position(model, tokens, run, *, length, windows, source, eot_token, original_length, batch_size):
     """The mean loss of windows of `length` tokens, overall and in position bins, with standard errors."""
     rows, available = choose_windows(tokens, source, length, windows, eot_token)
     losses = token_losses(model, rows, run, batch_size, desc=f"positions to {length}")
-    edges = position_bins(length, training_length)
+    edges = position_bins(length, original_length)
     bins = [
         {"start": start, "end": end, **mean_and_se(losses[:, start:end].mean(axis=1))}
         for start, end in zip(edges, edges[1:])

@@ -33,7 +33,9 @@ def console_table(result):
     """The result as plain text: losses by length, perplexities, the probes."""
     model, data, methods = result["model"], result["data"], list(result["methods"].values())
     lengths = result["lengths"]
-    trained = f"block_size {model['block_size']}, trained at {model['training_length']}"
+    trained = f"block_size {model['block_size']}" + (
+        f", original length {model['original_length']}" if model["original_length"] != model["block_size"] else ""
+    )
     parts = [
         f"{model['source']} ({model['pos_emb']} positions, {trained}); {data['validation_tokens']:,} validation "
         f"tokens of {data['data_dir']}"
@@ -93,9 +95,9 @@ def write_json(result, path):
 
 
 def mark_training_length(axis, model):
-    axis.axvline(model["block_size"], color="gray", linestyle="--", linewidth=1, label="training length")
-    if model["training_length"] != model["block_size"]:
-        axis.axvline(model["training_length"], color="gray", linestyle=":", linewidth=1, label="original length")
+    axis.axvline(model["block_size"], color="gray", linestyle="--", linewidth=1, label="block_size (training length)")
+    if model["original_length"] != model["block_size"]:
+        axis.axvline(model["original_length"], color="gray", linestyle=":", linewidth=1, label="original length")
 
 
 def plot_positions(plt, result, path):
@@ -146,6 +148,9 @@ def plot_probes(plt, result, path):
         copy_axis.errorbar(
             distances, losses, yerr=errors, fmt="o-", markersize=3, capsize=2, label=method_label(method)
         )
+    unseen = [p["first_copy_loss"] for m in methods if m["probe"] for p in m["probe"]["points"]]
+    if unseen:
+        copy_axis.axhline(sum(unseen) / len(unseen), color="black", linewidth=1, label="first copy (unseen)")
     mark_training_length(copy_axis, result["model"])
     copy_axis.set(xscale="log", xlabel="distance back to the first copy (tokens)", ylabel="loss on the second copy")
     copy_axis.grid(alpha=0.3)

@@ -64,7 +64,7 @@ def test_token_losses_equal_cross_entropy_of_the_logits_in_uneven_batches():
 def test_loss_by_position_bins_equal_direct_means_and_standard_errors():
     model, tokens = tiny_model(), stream()
     result = loss_by_position(
-        model, tokens, Run(), length=48, windows=5, source="stream", eot_token=EOT, training_length=16, batch_size=2
+        model, tokens, Run(), length=48, windows=5, source="stream", eot_token=EOT, original_length=16, batch_size=2
     )
     rows = np.stack([tokens[i * 48 : i * 48 + 49] for i in range(5)])  # consecutive windows, as training cuts them
     losses = direct_losses(model, rows)
