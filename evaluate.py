@@ -10,11 +10,12 @@ training length and past it, with RoPE scaling methods compared in one call.
     torchrun --standalone --nproc_per_node=8 evaluate.py --checkpoint out/rope/ckpt.pt --data_dir data/fineweb10B
 
 On the validation shards of --data_dir: the loss by position out to each of --lengths (windows from the packed
-stream, or from document starts), perplexity at each length (non-overlapping windows and a sliding window), a
-copy probe (a span of random tokens repeated after a gap: the loss on the second copy by distance) and, with the
-GPT-2 tokenizer, the pass-key prompt. Each method of --rope_scaling (default: the model's own) runs them all on
-the same tokens; a factor not given is the model's own, or the longest length over the training length. The
-measurements are in gptkit/long_context.py, the table, JSON and plots in gptkit/long_context_report.py.
+stream, or from document starts; every length reads the beginnings of the same windows), perplexity at each
+length (non-overlapping windows and a sliding window), a copy probe (a span of random tokens repeated after a
+gap: the loss on the second copy by distance) and, with the GPT-2 tokenizer, the pass-key prompt. Each method of
+--rope_scaling (default: the model's own) runs them all on the same tokens; a factor not given is the model's
+own, or the longest length over the training length. The measurements are in gptkit/long_context.py, the table,
+JSON and plots in gptkit/long_context_report.py.
 
 JSON (--json FILE), schema 1; losses are mean cross-entropies in nats, "se" standard errors across windows
 (across trials for the probe; null for a single one):
@@ -26,8 +27,9 @@ JSON (--json FILE), schema 1; losses are mean cross-entropies in nats, "se" stan
             "seed", "processes", "dtype"},
    "lengths": [int, ...],
    "methods": {NAME: {"name": NAME, "rope": {the GPTConfig RoPE settings it ran with},     one per method, in order
-       "positions": [{"length", "windows" (used), "available" (in the source), "loss", "se",
-                      "bins": [{"start", "end" (positions start ... end - 1), "loss", "se"}, ...]}, ...] | null,
+       "positions": [{"length", "windows" (used), "available" (windows of the longest length in the source),
+                      "loss", "se", "bins": [{"start", "end" (positions start ... end - 1), "loss", "se"}, ...]},
+                     ...] | null,
        "perplexity": [{"length", "non_overlapping": {"windows", "tokens", "loss", "perplexity"},
                        "sliding": {"stride", "windows", "tokens", "loss", "perplexity"}}, ...] | null,
        "probe": {"span", "trials", "points": [{"gap", "distance" (span + gap), "length" (tokens read), "loss", "se",
@@ -156,10 +158,9 @@ def evaluate_method(model, tokens, tokenizer_name, run, args, lengths, parts):
     original, longest = original_length(model.config), max(lengths)
     result = {part: None for part in PARTS}
     if "positions" in parts:
-        common = dict(windows=args.windows, source=args.windows_from, eot_token=eot_token, batch_size=args.batch_size)
-        result["positions"] = [
-            loss_by_position(model, tokens, run, length=n, original_length=original, **common) for n in lengths
-        ]
+        common = dict(windows=args.windows, source=args.windows_from, eot_token=eot_token, longest=longest)
+        common.update(original_length=original, batch_size=args.batch_size)
+        result["positions"] = [loss_by_position(model, tokens, run, length=n, **common) for n in lengths]
     if "perplexity" in parts:
         segment = tokens[: args.windows * longest + 1]
         result["perplexity"] = [

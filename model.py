@@ -28,7 +28,14 @@ from gptkit.losses import linear_cross_entropy
 from gptkit.memory_plan import describe_plan
 from gptkit.optim import build_adamw
 from gptkit.precision import matmul_dtype
-from gptkit.rope import SCALING_FIELDS, continued_rope_settings, rope_tables, setting_problems, tables_depend_on_length
+from gptkit.rope import (
+    SCALING_FIELDS,
+    continued_rope_settings,
+    original_length,
+    rope_tables,
+    setting_problems,
+    tables_depend_on_length,
+)
 
 
 @dataclass
@@ -324,7 +331,10 @@ class GPT(nn.Module):
         if tables_depend_on_length(self.config, end):
             return [t.to(self.rope_cos.device) for t in rope_tables(self.config, end, start)]
         if end > self.rope_cos.size(0):
-            cos, sin = rope_tables(self.config, max(end, 2 * self.rope_cos.size(0)))
+            rows = max(end, 2 * self.rope_cos.size(0))
+            if self.config.rope_scaling == "dynamic":  # plain rows serve up to the original length only
+                rows = min(rows, original_length(self.config))
+            cos, sin = rope_tables(self.config, rows)
             self.rope_cos, self.rope_sin = cos.to(self.rope_cos.device), sin.to(self.rope_sin.device)
         return self.rope_cos[start:end], self.rope_sin[start:end]
 

@@ -7,7 +7,9 @@ rows and reduces those losses:
 - loss_by_position: windows of one length from the validation stream ("stream": consecutive windows, as
   training cuts them) or from document starts ("docs": a window starts right after an end-of-text token, in a
   document at least as long as the window), mean loss in log-spaced position bins, standard errors across
-  windows (each window is one sample: the tokens of a window are not independent);
+  windows (each window is one sample: the tokens of a window are not independent). Every length reads the
+  beginnings of the same windows, those of the longest length, so lengths differ in what the model does with
+  the tokens past a shorter one, not in the text;
 - perplexity: one stretch of the validation stream at each evaluation length, in non-overlapping windows
   (every token sees the tokens before it in its window, as lm-eval's rolling windows) and with a sliding
   window that moves by `stride` and scores only the tokens it has not scored before (each sees at least
@@ -67,12 +69,14 @@ def document_starts(tokens, eot_token, length):
     return starts[ends - starts >= length + 1]
 
 
-def choose_windows(tokens, source, length, count, eot_token):
-    """(rows of length + 1 tokens, how many such windows the source holds): the first `count` of them."""
+def choose_windows(tokens, source, length, count, eot_token, longest=None):
+    """(rows of length + 1 tokens, how many windows the source holds): the beginnings of the first `count`
+    windows of `longest` tokens (default: length)."""
+    longest = longest or length
     if source == "docs":
-        starts = document_starts(tokens, eot_token, length)
+        starts = document_starts(tokens, eot_token, longest)
     else:
-        starts = np.arange((len(tokens) - 1) // length) * length
+        starts = np.arange((len(tokens) - 1) // longest) * longest
     return rows_at(tokens, starts[:count], length + 1), len(starts)
 
 
@@ -137,9 +141,12 @@ def position_bins(length, original_length, per_octave=2):
     return sorted(edges)
 
 
-def loss_by_position(model, tokens, run, *, length, windows, source, eot_token, original_length, batch_size):
-    """The mean loss of windows of `length` tokens, overall and in position bins, with standard errors."""
-    rows, available = choose_windows(tokens, source, length, windows, eot_token)
+def loss_by_position(
+    model, tokens, run, *, length, windows, source, eot_token, original_length, batch_size, longest=None
+):
+    """The mean loss of windows of `length` tokens (the beginnings of windows of `longest`, default: length),
+    overall and in position bins, with standard errors."""
+    rows, available = choose_windows(tokens, source, length, windows, eot_token, longest)
     losses = token_losses(model, rows, run, batch_size, desc=f"positions to {length}")
     edges = position_bins(length, original_length)
     bins = [

@@ -14,7 +14,7 @@ def sample(model, tokenizer, prompt, num_samples, max_new_tokens, temperature, t
     """num_samples continuations of prompt (an empty prompt starts from end-of-text), as strings; the model
     is put in eval mode for it and left in the mode it was in."""
     tokens = tokenizer.encode(prompt) or [tokenizer.eot_token]
-    if len(tokens) >= model.config.block_size:
+    if model.config.pos_emb == "learned" and len(tokens) >= model.config.block_size:  # RoPE reads past it
         tokens = tokens[-(model.config.block_size - 1) :]
     idx = torch.tensor([tokens] * num_samples, device=device)
     generator = torch.Generator(device).manual_seed(seed)  # its own generator: the global RNG stays untouched

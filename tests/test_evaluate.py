@@ -56,9 +56,9 @@ def test_losses_by_position_equal_a_direct_computation_over_the_same_windows(rop
     result = evaluate(*arguments, "--windows_from", "docs", "--windows", "50", "--json", tmp_path / "e.json")
     positions = json.loads((tmp_path / "e.json").read_text())["methods"]["none"]["positions"]
     tokens = np.concatenate([read_shard(p)[0] for p in find_shards(gpt2_docs, "val")]).astype(np.int64)
+    starts = [i + 1 for i in np.flatnonzero(tokens == 50256) if 50256 not in tokens[i + 1 : i + 66]]
+    starts = [s for s in starts if s + 65 <= len(tokens)]  # documents of 65 tokens or more: both lengths read them
     for entry, length in zip(positions, (32, 64)):
-        starts = [i + 1 for i in np.flatnonzero(tokens == 50256) if 50256 not in tokens[i + 1 : i + length + 2]]
-        starts = [s for s in starts if s + length + 1 <= len(tokens)]  # documents of length + 1 tokens or more
         assert entry["windows"] == entry["available"] == len(starts) < 50  # fewer than asked: all of them, said
         assert f"{len(starts)} of {len(starts)}" in result.stdout
         rows = torch.tensor(np.stack([tokens[s : s + length + 1] for s in starts]))

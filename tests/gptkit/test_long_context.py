@@ -78,6 +78,18 @@ def test_loss_by_position_bins_equal_direct_means_and_standard_errors():
         assert b["se"] == pytest.approx(per_window.std(ddof=1) / math.sqrt(5), abs=1e-5)
 
 
+def test_every_length_reads_the_beginnings_of_the_longest_lengths_windows():
+    model, tokens = tiny_model(), stream()
+    for source in ("stream", "docs"):
+        long_rows, available = choose_windows(tokens, source, 48, 6, EOT)
+        short_rows, short_available = choose_windows(tokens, source, 20, 6, EOT, longest=48)
+        assert available == short_available and np.array_equal(short_rows, long_rows[:, :21])
+        common = dict(windows=6, source=source, eot_token=EOT, original_length=16, batch_size=4)
+        short = loss_by_position(model, tokens, Run(), length=20, longest=48, **common)
+        direct = direct_losses(model, long_rows)[:, :20]  # causal: a longer window's first 20 losses
+        assert short["loss"] == pytest.approx(direct.mean(), abs=1e-5)
+
+
 def test_document_windows_start_right_after_end_of_text_in_documents_long_enough():
     tokens = stream()
     eot = np.flatnonzero(tokens == EOT)

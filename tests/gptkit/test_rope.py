@@ -138,6 +138,16 @@ def test_dynamic_model_logits_equal_plain_up_to_the_original_length():
         assert not torch.allclose(plain(idx)[0][:, 40:], dynamic(idx)[0][:, 40:])
 
 
+def test_dynamic_tables_grown_past_block_size_stay_plain_up_to_an_original_length_beyond_it():
+    shape = dict(block_size=16, rope_scaling_factor=4.0, rope_original_block_size=40)  # trained at 40, now at 16
+    plain, dynamic = tiny_model(block_size=16), tiny_model(**shape, rope_scaling="dynamic")
+    idx = torch.randint(0, 101, (1, 60))
+    with torch.no_grad():
+        for length in (20, 33, 40):  # the tables grow 16 -> 32 -> 40, never past the original length
+            assert torch.equal(plain(idx[:, :length])[0], dynamic(idx[:, :length])[0]), length
+        assert not torch.allclose(plain(idx)[0][:, 45:], dynamic(idx)[0][:, 45:])
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Generation past block_size, settings for a trained model, continuing a checkpoint
 
