@@ -30,5 +30,8 @@ def test_sample_reads_a_rope_model_past_block_size_with_a_scaling_from_the_flags
     yarn = run_script("sample.py", *args, "--rope_scaling", "yarn", "--rope_scaling_factor", "4")
     assert plain.returncode == 0 and yarn.returncode == 0, plain.stderr + yarn.stderr
     assert plain.stdout != yarn.stdout  # 80 new tokens after a 4-token prompt: past block_size 32, stretched
+    prompt = "def first(items):\n    return items[0]\n\n\n"  # 40 bytes: past block_size, and read whole
+    whole, cut = (run_script("sample.py", *args[:2], "--prompt", text, *args[4:]) for text in (prompt, prompt[-31:]))
+    assert whole.returncode == 0 and whole.stdout.removeprefix(prompt) != cut.stdout.removeprefix(prompt[-31:])
     refused = run_script("sample.py", *args, "--rope_scaling", "ntk")
     assert_one_line_error(refused, "rope_scaling must be one of none, linear, dynamic, yarn, got 'ntk'")
