@@ -14,7 +14,7 @@ gptkit/pretrained.py; GPT.from_pretrained and GPT.from_checkpoint build the mode
 
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn as nn
@@ -35,6 +35,14 @@ from gptkit.pretrained import (
     read_gpt2,
     tokenizer_of,
 )
+from gptkit.rope import (
+    SCALING_FIELDS,
+    continued_rope_settings,
+    original_length,
+    rope_tables,
+    setting_problems,
+    tables_depend_on_length,
+)
 
 
 @dataclass
@@ -50,6 +58,12 @@ class GPTConfig:
     tie_embeddings: bool = True  # the output projection shares the token embedding matrix
     pos_emb: str = "learned"  # "learned" (GPT-2) or "rope"
     rope_theta: float = 10000.0
+    # RoPE past the trained length (gptkit/rope.py): "none", "linear", "dynamic" or "yarn", by this factor
+    rope_scaling: str = "none"
+    rope_scaling_factor: float = 1.0
+    rope_original_block_size: int | None = None  # the length the weights were trained at; None: block_size
+    rope_yarn_beta_fast: float = 32.0  # YaRN: pairs turning at least this often within it keep their frequency
+    rope_yarn_beta_slow: float = 1.0  # and those turning less often than this are interpolated
     n_expert: int = 0  # 0: dense MLP; otherwise a Mixture of Experts with this many experts
     n_expert_active: int = 2  # experts per token (top-k routing)
     moe_aux_loss_coef: float = 0.01  # weight of the load-balancing loss in the training loss
@@ -74,6 +88,8 @@ class GPTConfig:
             )
         if not 0.0 <= self.dropout < 1.0:
             problems.append(f"dropout must be in [0, 1), got {self.dropout}")
+        if not problems:
+            problems += setting_problems(self)
         if problems:
             raise UserError("impossible model shape: " + "; ".join(problems))
 
@@ -84,14 +100,8 @@ class GPTConfig:
 
 # ----------------------------------------------------------------------------------------------------------
 # Rotary position embeddings: rotate each (i, i + head_size/2) pair of q and k by an angle proportional to
-# the position, so that q·k depends only on the distance between the two positions.
-
-
-def rope_angles(head_size, max_len, theta):
-    """cos and sin tables of shape (max_len, head_size / 2)."""
-    inv_freq = 1.0 / theta ** (torch.arange(0, head_size, 2, dtype=torch.float32) / head_size)
-    angles = torch.outer(torch.arange(max_len, dtype=torch.float32), inv_freq)
-    return angles.cos(), angles.sin()
+# the position, so that q·k depends only on the distance between the two positions. The cos and sin tables
+# and their scalings for sequences past the trained length are computed in gptkit/rope.py.
 
 
 def apply_rope(x, cos, sin):
@@ -102,10 +112,12 @@ def apply_rope(x, cos, sin):
 
 
 class KVCache:
-    """Keys and values of the tokens processed so far, for every layer, so sampling never re-runs the prefix."""
+    """Keys and values of the tokens processed so far, for every layer, so sampling never re-runs the prefix.
+    It holds max_length tokens: block_size by default, prompt + new tokens for a RoPE model's generation."""
 
-    def __init__(self, config, batch_size, device, dtype):
-        shape = (config.n_layer, batch_size, config.n_kv_head, config.block_size, config.head_size)
+    def __init__(self, config, batch_size, device, dtype, max_length=None):
+        self.max_length = max_length or config.block_size
+        shape = (config.n_layer, batch_size, config.n_kv_head, self.max_length, config.head_size)
         self.keys = torch.zeros(shape, device=device, dtype=dtype)
         self.values = torch.zeros(shape, device=device, dtype=dtype)
         self.length = 0  # tokens stored; advanced by GPT.forward once every layer has added its entries
@@ -274,8 +286,9 @@ class Block(nn.Module):
         return x + mlp_out, aux_loss
 
 
-# Settings a resumed run may change without changing what the weights mean.
-RESUME_ADJUSTABLE = ("dropout", "moe_aux_loss_coef")
+# Settings a resumed run may change without changing what the weights mean; block_size for RoPE models only
+# (continued_rope_settings), which may continue at a longer context with a RoPE scaling.
+RESUME_ADJUSTABLE = ("dropout", "moe_aux_loss_coef", "block_size", *SCALING_FIELDS)
 
 
 class GPT(nn.Module):
@@ -292,8 +305,8 @@ class GPT(nn.Module):
         )
         if config.pos_emb == "learned":
             self.transformer.wpe = nn.Embedding(config.block_size, config.n_embd)
-        else:
-            cos, sin = rope_angles(config.head_size, config.block_size, config.rope_theta)
+        else:  # tables for block_size positions, grown on demand for longer sequences (rope_for)
+            cos, sin = rope_tables(config, config.block_size)
             self.register_buffer("rope_cos", cos, persistent=False)
             self.register_buffer("rope_sin", sin, persistent=False)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
@@ -309,6 +322,29 @@ class GPT(nn.Module):
             if name.endswith(("c_proj.weight", "proj_weight")):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
 
+    def use_rope_settings(self, **settings):
+        """Other RoPE scaling settings (SCALING_FIELDS) for a trained model, e.g. YaRN to evaluate or sample past
+        its training length: the config is replaced (and checked), the weights stay, the tables are rebuilt."""
+        self.config = replace(self.config, **settings)
+        if self.config.pos_emb == "rope":
+            cos, sin = rope_tables(self.config, self.config.block_size)
+            self.rope_cos, self.rope_sin = cos.to(self.rope_cos.device), sin.to(self.rope_sin.device)
+        return self
+
+    def rope_for(self, start, end):
+        """cos, sin of positions start ... end - 1 of a sequence of `end` tokens. Past the tables' length they
+        grow (at least doubling) by the same formula, on the CPU as at construction, so the rows already there
+        stay bit for bit; a "dynamic" scaling past the original length computes the sequence's own."""
+        if tables_depend_on_length(self.config, end):
+            return [t.to(self.rope_cos.device) for t in rope_tables(self.config, end, start)]
+        if end > self.rope_cos.size(0):
+            rows = max(end, 2 * self.rope_cos.size(0))
+            if self.config.rope_scaling == "dynamic":  # plain rows serve up to the original length only
+                rows = min(rows, original_length(self.config))
+            cos, sin = rope_tables(self.config, rows)
+            self.rope_cos, self.rope_sin = cos.to(self.rope_cos.device), sin.to(self.rope_sin.device)
+        return self.rope_cos[start:end], self.rope_sin[start:end]
+
     def _init_weights(self, module):
         if isinstance(module, (nn.Linear, nn.Embedding)):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
@@ -321,14 +357,19 @@ class GPT(nn.Module):
         reduction="none" gives each position's loss, (B, T), 0 where the target is -1 (ignored)."""
         B, T = idx.shape
         start = cache.length if cache is not None else 0
-        if start + T > self.config.block_size:
-            raise UserError(f"sequence of {start + T} tokens is longer than block_size {self.config.block_size}")
+        if start + T > self.config.block_size and self.config.pos_emb == "learned":
+            raise UserError(
+                f"sequence of {start + T} tokens is longer than block_size {self.config.block_size}, where learned "
+                "positions end (a pos_emb='rope' model runs past it)"
+            )
+        if cache is not None and start + T > cache.max_length:
+            raise UserError(f"sequence of {start + T} tokens is longer than the KV cache ({cache.max_length})")
         x = self.transformer.wte(idx)
         rope = None
         if self.config.pos_emb == "learned":
             x = x + self.transformer.wpe(torch.arange(start, start + T, device=idx.device))
         else:
-            rope = self.rope_cos[start : start + T], self.rope_sin[start : start + T]
+            rope = self.rope_for(start, start + T)
         x = self.transformer.drop(x)
         aux_losses = []
         for block in self.transformer.h:
@@ -351,19 +392,22 @@ class GPT(nn.Module):
     def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, use_cache=True, generator=None):
         """Append max_new_tokens sampled tokens to idx (B, T). temperature 0 or top_k 1 is greedy decoding.
 
-        With the KV cache each new token costs one position; once the text outgrows block_size the model
-        falls back to re-reading the last block_size tokens, as cache-free decoding does.
+        With the KV cache each new token costs one position. A RoPE model reads the whole text, past block_size
+        too (its cache holds prompt + new tokens); with learned positions, once the text outgrows block_size the
+        model falls back to re-reading the last block_size tokens, as its cache-free decoding does.
         """
         cache = None
+        rope = self.config.pos_emb == "rope"
         for _ in range(max_new_tokens):
-            if use_cache and idx.size(1) <= self.config.block_size:
+            if use_cache and (rope or idx.size(1) <= self.config.block_size):
                 if cache is None:
-                    cache = KVCache(self.config, idx.size(0), idx.device, self.lm_head.weight.dtype)
+                    length = idx.size(1) + max_new_tokens if rope else None
+                    cache = KVCache(self.config, idx.size(0), idx.device, self.lm_head.weight.dtype, length)
                     logits, _ = self(idx, cache=cache)
                 else:
                     logits, _ = self(idx[:, -1:], cache=cache)
             else:
-                logits, _ = self(idx[:, -self.config.block_size :])
+                logits, _ = self(idx if rope else idx[:, -self.config.block_size :])
             logits = logits[:, -1, :].float()
             if temperature == 0 or top_k == 1:
                 next_token = logits.argmax(dim=-1, keepdim=True)
@@ -399,6 +443,7 @@ class GPT(nn.Module):
         applied, every other one must equal the checkpoint's, so a flag is never silently ignored.
         """
         saved = {k: v for k, v in checkpoint["model_config"].items() if k in GPTConfig.__dataclass_fields__}
+        overrides = continued_rope_settings(saved, overrides, source)
         refused = {k for k, v in overrides.items() if k not in RESUME_ADJUSTABLE and v != saved.get(k)}
         if refused:
             differences = ", ".join(f"{k}={overrides[k]!r} ({source}: {saved.get(k)!r})" for k in sorted(refused))

@@ -5,6 +5,7 @@ Sample text from a checkpoint or from OpenAI GPT-2, with the KV cache, on CPU, C
     python sample.py --hf gpt2 --prompt "Hello, I'm a language model," --num_samples 5 --max_new_tokens 50
     python sample.py --hf gpt2-xl --prompt_file story.txt --temperature 0.7 --top_k 50 --seed 42
     python sample.py --hf hf/demo --prompt "The for statement"   # a folder export_hf.py wrote, with its tokenizer
+    python sample.py --checkpoint out/rope/ckpt.pt --prompt_file long.txt --rope_scaling yarn --rope_scaling_factor 4
 """
 
 import sys
@@ -29,6 +30,8 @@ def main(argv):
     parser.add_argument("--top_k", type=int, default=200, help="sample among the k likeliest tokens; 1: greedy")
     parser.add_argument("--seed", type=int, default=1337)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--rope_scaling", help="RoPE past the training length: linear, dynamic, yarn")
+    parser.add_argument("--rope_scaling_factor", type=float, help="by this factor")
     args = parser.parse_args(argv)
     prompt = args.prompt
     if args.prompt_file:
@@ -38,6 +41,9 @@ def main(argv):
 
     run = setup_run(args.device)  # the device, and the dtype it computes in (bfloat16 on GPUs that have it)
     model, tokenizer_name = load_model(args.checkpoint, args.hf)
+    if args.rope_scaling or args.rope_scaling_factor:  # a RoPE model's own settings, unless given
+        factor = args.rope_scaling_factor or model.config.rope_scaling_factor
+        model.use_rope_settings(rope_scaling=args.rope_scaling or model.config.rope_scaling, rope_scaling_factor=factor)
     model.to(run.device)
     texts = sample(
         model,

@@ -24,6 +24,7 @@ import torch
 
 from gptkit.errors import UserError
 from gptkit.hf_legacy_config import add_legacy_spellings
+from gptkit.rope import rope_settings_from_transformers, transformers_rope_parameters
 from gptkit.tokenizer import get_tokenizer
 
 CUSTOM_CODE = Path(__file__).parent / "hf_custom"
@@ -157,6 +158,7 @@ def export_config(family, model_config, tokenizer_name, eot_token, dtype_name):
     elif family == "starcoder2":
         from transformers import Starcoder2Config
 
+        rope_parameters, max_position_embeddings = transformers_rope_parameters(c)  # with the RoPE scaling
         config = Starcoder2Config(
             hidden_size=c["n_embd"],
             intermediate_size=4 * c["n_embd"],
@@ -164,16 +166,22 @@ def export_config(family, model_config, tokenizer_name, eot_token, dtype_name):
             num_attention_heads=c["n_head"],
             num_key_value_heads=c["n_kv_head"],
             hidden_act="gelu_pytorch_tanh",
-            max_position_embeddings=c["block_size"],
+            max_position_embeddings=max_position_embeddings,
             norm_epsilon=LAYER_NORM_EPS,
             use_bias=True,
             rope_theta=c["rope_theta"],
+            rope_parameters=rope_parameters,
             sliding_window=None,
             **common,
         )
     else:
         from gptkit.hf_custom.configuration_gptkit import GPTKitConfig
 
+        if c.get("rope_scaling", "none") != "none":
+            raise UserError(
+                f"rope_scaling {c['rope_scaling']!r} exports to Starcoder2 folders (dense RoPE models); this model "
+                "goes to the custom gptkit code, which computes plain RoPE"
+            )
         shape = ("block_size", "n_layer", "n_head", "n_kv_head", "n_embd", "bias", "pos_emb", "rope_theta")
         config = GPTKitConfig(**{k: c[k] for k in shape + ("n_expert", "n_expert_active")}, **common)
         config.auto_map = {
@@ -244,10 +252,12 @@ def config_from_transformers(content):
             "scale_attn_by_inverse_layer_idx": content.get("scale_attn_by_inverse_layer_idx", False),
         }
     elif family == "starcoder2":
-        rope = content.get("rope_parameters") or {"rope_theta": content.get("rope_theta", 10000.0)}
-        fields = dict(block_size=content["max_position_embeddings"], n_embd=content["hidden_size"])
-        fields.update(n_layer=content["num_hidden_layers"], n_head=content["num_attention_heads"])
-        fields.update(n_kv_head=content["num_key_value_heads"], pos_emb="rope", rope_theta=rope["rope_theta"])
+        transformers_4 = {**(content.get("rope_scaling") or {}), "rope_theta": content.get("rope_theta", 10000.0)}
+        rope = content.get("rope_parameters") or transformers_4  # transformers 5's spelling, else 4's
+        saved_block_size = content.get(METADATA_KEY, {}).get("model_config", {}).get("block_size")
+        fields = rope_settings_from_transformers(rope, content["max_position_embeddings"], saved_block_size, family)
+        fields.update(n_embd=content["hidden_size"], n_layer=content["num_hidden_layers"])
+        fields.update(n_head=content["num_attention_heads"], n_kv_head=content["num_key_value_heads"], pos_emb="rope")
         head_size = content.get("head_dim") or content["hidden_size"] // content["num_attention_heads"]
         unsupported = {
             "intermediate_size": content["intermediate_size"] != 4 * content["hidden_size"],
@@ -255,7 +265,6 @@ def config_from_transformers(content):
             "norm_epsilon": content.get("norm_epsilon", LAYER_NORM_EPS) != LAYER_NORM_EPS,
             "sliding_window": (content.get("sliding_window") or content["max_position_embeddings"])
             < content["max_position_embeddings"],
-            "rope_parameters": rope.get("rope_type", "default") != "default",
             "head_dim": head_size * content["num_attention_heads"] != content["hidden_size"],
         }
     elif family == "gptkit":

@@ -13,7 +13,7 @@ def sample(model, tokenizer, prompt, run, *, num_samples=1, max_new_tokens=200, 
     run's device in its dtype (gptkit.distributed.Run). temperature 0 or top_k 1 is greedy decoding. The model is
     put in eval mode for it and left in the mode it was in."""
     tokens = tokenizer.encode(prompt) or [tokenizer.eot_token]
-    if len(tokens) >= model.config.block_size:
+    if model.config.pos_emb == "learned" and len(tokens) >= model.config.block_size:  # RoPE reads past it
         tokens = tokens[-(model.config.block_size - 1) :]
     idx = torch.tensor([tokens] * num_samples, device=run.device)
     generator = torch.Generator(run.device).manual_seed(seed)  # its own generator: the global RNG stays untouched

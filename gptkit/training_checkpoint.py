@@ -88,7 +88,11 @@ class TrainingCheckpoint:
             load_optimizer_state(parts.optimizer, checkpoint["optimizer"], self.cfg)
             own = checkpoint  # rank 0's data position and RNG state: the position is every process' alike
         parts.scaler.load_state_dict(checkpoint["scaler"])
-        parts.batches.load_state_dict(own["data"])
+        saved_block_size, block_size = checkpoint["model_config"]["block_size"], parts.model.config.block_size
+        if saved_block_size == block_size:
+            parts.batches.load_state_dict(own["data"])
+        elif self.run.is_master:  # a RoPE model continued at another length: its windows are another stream
+            print(f"block_size {saved_block_size} -> {block_size}: the data stream starts from its beginning")
         set_rng_state(own["rng"])
         return checkpoint["step"]
 

@@ -9,7 +9,8 @@ from conftest import ROOT, run_script, small_checkpoint
 from gptkit.checkpoint import save_checkpoint
 from gptkit.errors import UserError
 from gptkit.optim import build_adamw
-from model import GPT, GPTConfig, MixtureOfExperts, apply_rope, load_model, rope_angles
+from gptkit.rope import rope_tables
+from model import GPT, GPTConfig, MixtureOfExperts, apply_rope, load_model
 
 TINY = dict(block_size=32, vocab_size=101, n_layer=2, n_head=4, n_embd=32)
 
@@ -98,7 +99,7 @@ def test_attention_equals_textbook_formula(n_kv_head):
 
 
 def test_rope_scores_depend_only_on_relative_position():
-    cos, sin = rope_angles(head_size=16, max_len=64, theta=10000.0)
+    cos, sin = rope_tables(GPTConfig(n_embd=64, n_head=4, pos_emb="rope"), 64)  # head size 16
     q, k = torch.randn(1, 1, 8, 16), torch.randn(1, 1, 8, 16)
     for shift in (0, 5, 40):
         positions = slice(shift, shift + 8)

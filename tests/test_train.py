@@ -230,6 +230,24 @@ def test_resume_with_another_model_shape_is_refused_and_keeps_the_checkpoint(dat
     assert load_checkpoint(tmp_path / "ckpt.pt")["step"] == 3
 
 
+def test_a_rope_run_continues_at_a_longer_block_size_with_yarn_keeping_its_original_length(data_dir, tmp_path):
+    train("--max_iters=2", "--pos_emb=rope", data_dir=data_dir, out_dir=tmp_path)
+    longer = ("--max_iters=4", "--init_from=resume", "--pos_emb=rope", "--block_size=64", "--micro_batch_size=2")
+    result = train(*longer, "--rope_scaling=yarn", "--rope_scaling_factor=2", data_dir=data_dir, out_dir=tmp_path)
+    assert "block_size 32 -> 64: the data stream starts from its beginning" in result.stdout
+    checkpoint = load_checkpoint(tmp_path / "ckpt.pt")
+    assert checkpoint["step"] == 4
+    config = checkpoint["model_config"]
+    assert (config["block_size"], config["rope_scaling"], config["rope_original_block_size"]) == (64, "yarn", 32)
+    assert all(torch.isfinite(torch.tensor(loss)) for loss in losses(tmp_path).values())
+    # learned positions are a table of block_size rows: refused in one line, the checkpoint kept
+    train("--max_iters=2", data_dir=data_dir, out_dir=tmp_path / "learned")
+    saved = (tmp_path / "learned" / "ckpt.pt").read_bytes()
+    result = train(*longer[:2], "--block_size=64", data_dir=data_dir, out_dir=tmp_path / "learned", check=False)
+    assert_one_line_error(result, "learned positions for 32 tokens: block_size=64 cannot be honoured")
+    assert (tmp_path / "learned" / "ckpt.pt").read_bytes() == saved
+
+
 # ----------------------------------------------------------------------------------------------------------
 # 0 turns an interval off
 

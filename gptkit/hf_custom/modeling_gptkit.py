@@ -196,7 +196,7 @@ class GPTKitForCausalLM(PreTrainedModel, GenerationMixin):
             cache = DynamicCache(config=self.config)
         past_length = cache.get_seq_length() if cache is not None else 0
         length = input_ids.size(1)
-        if past_length + length > self.config.block_size:
+        if past_length + length > self.config.block_size and self.config.pos_emb == "learned":  # RoPE runs past it
             raise ValueError(f"{past_length + length} tokens exceed the model's block_size {self.config.block_size}")
         if position_ids is None:
             position_ids = torch.arange(past_length, past_length + length, device=input_ids.device)[None]

@@ -12,7 +12,8 @@ import torch
 from gptkit.errors import UserError
 from gptkit.hf_format import family_of, from_transformers, write_folder
 from gptkit.pretrained import is_openai_gpt2, read_folder_config, read_folder_weights
-from model import GPT, GPTConfig, apply_rope, rope_angles
+from gptkit.rope import rope_tables
+from model import GPT, GPTConfig, KVCache, apply_rope
 
 transformers = pytest.importorskip("transformers")
 
@@ -119,10 +120,11 @@ def test_our_rotary_pairs_are_those_transformers_rotates(tmp_path):
     q = torch.randn(1, 4, 32, 16)
     cos, sin = starcoder2.Starcoder2RotaryEmbedding(config)(q, positions)
     theirs, _ = starcoder2.apply_rotary_pos_emb(q, q, cos, sin)
-    ours = apply_rope(q, *rope_angles(16, 32, 500.0))
+    tables = rope_tables(GPTConfig(n_embd=64, n_head=4, pos_emb="rope", rope_theta=500.0), 32)  # head size 16
+    ours = apply_rope(q, *tables)
     assert (ours - theirs).abs().max().item() <= 1e-5
     interleaved = q.unflatten(-1, (8, 2)).transpose(-1, -2).flatten(-2)  # pairs (2i, 2i+1) moved to (i, i+8)
-    assert (apply_rope(interleaved, *rope_angles(16, 32, 500.0)) - theirs).abs().max().item() > 0.1
+    assert (apply_rope(interleaved, *tables) - theirs).abs().max().item() > 0.1
 
 
 def test_bfloat16_export_holds_the_rounded_weights(tmp_path):
@@ -190,3 +192,84 @@ def test_family_follows_the_toggles():
     assert family_of({**base, "pos_emb": "rope", "n_kv_head": 1}) == "starcoder2"
     assert family_of({**base, "n_kv_head": 2}) == "gptkit"
     assert family_of({**base, "pos_emb": "rope", "n_expert": 4}) == "gptkit"
+
+
+# ----------------------------------------------------------------------------------------------------------
+# RoPE scaling: written as transformers reads it (rope_parameters), read back as it was
+
+ROPE_SCALINGS = [  # (settings, block_size): block 48 evaluated past it, or trained on past an original 24
+    (dict(rope_scaling="none"), 48),
+    (dict(rope_scaling="linear", rope_scaling_factor=4.0), 48),
+    (dict(rope_scaling="dynamic", rope_scaling_factor=4.0), 48),
+    (dict(rope_scaling="yarn", rope_scaling_factor=4.0), 48),
+    (dict(rope_scaling="dynamic", rope_scaling_factor=2.0, rope_original_block_size=24), 48),
+    (dict(rope_scaling="yarn", rope_scaling_factor=2.0, rope_original_block_size=24, rope_yarn_beta_fast=16.0), 48),
+]
+
+
+@pytest.mark.parametrize("settings,block_size", ROPE_SCALINGS)
+def test_rope_scaling_exports_with_our_logits_past_block_size_and_reads_back(tmp_path, settings, block_size):
+    ours = random_model("rope", 2).use_rope_settings(**settings)
+    assert export(ours, tmp_path) == "starcoder2"
+    idx = torch.randint(0, 300, (2, 4 * block_size))
+    for length in (2 * block_size, 4 * block_size):
+        theirs = load_transformers(tmp_path)  # fresh: transformers' dynamic keeps the longest length it has seen
+        with torch.no_grad():
+            our_logits, their_logits = ours(idx[:, :length])[0], theirs(idx[:, :length]).logits
+        assert (our_logits - their_logits).abs().max().item() <= 1e-4, length
+    fields, _ = from_transformers(read_folder_config(tmp_path), read_folder_weights(tmp_path))
+    assert GPTConfig(**fields) == ours.config
+    read_back = GPT.from_pretrained(str(tmp_path)).eval()
+    with torch.no_grad():
+        assert torch.equal(read_back(idx)[0], ours(idx)[0])
+
+
+@pytest.mark.parametrize("settings,block_size", ROPE_SCALINGS[1:4])
+def test_kv_cache_past_block_size_gives_transformers_logits_token_by_token(tmp_path, settings, block_size):
+    """With the cache, "dynamic" rotates each new token for the length so far and keeps the cached keys as they
+    were: transformers' cache does the same, so the logits agree step by step, not those of a recomputation."""
+    ours = random_model("rope", 2).use_rope_settings(**settings)
+    export(ours, tmp_path)
+    theirs = load_transformers(tmp_path)
+    idx = torch.randint(0, 300, (1, 3 * block_size))
+    our_cache = KVCache(ours.config, 1, "cpu", torch.float32, idx.size(1))
+    their_cache = transformers.DynamicCache(config=theirs.config)
+    with torch.no_grad():
+        for tokens in [idx[:, :8]] + [idx[:, t : t + 1] for t in range(8, idx.size(1))]:  # a prompt, then one by one
+            our_logits = ours(tokens, cache=our_cache)[0]
+            their_logits = theirs(tokens, cache=their_cache, use_cache=True).logits
+            assert (our_logits - their_logits).abs().max().item() <= 1e-4
+        recomputed = ours(idx)[0][:, -1]
+    if settings["rope_scaling"] == "dynamic":  # the cached keys kept the rotation of shorter lengths
+        assert (recomputed - our_logits[:, -1]).abs().max().item() > 1e-3
+    else:
+        assert (recomputed - our_logits[:, -1]).abs().max().item() <= 1e-4
+
+
+def test_rope_types_and_options_model_py_does_not_compute_are_named(tmp_path):
+    export(random_model("rope", 2).use_rope_settings(rope_scaling="yarn", rope_scaling_factor=4.0), tmp_path)
+    content = read_folder_config(tmp_path)
+    for parameters, message in [
+        ({**content["rope_parameters"], "rope_type": "longrope"}, "RoPE type 'longrope' is not implemented"),
+        ({**content["rope_parameters"], "attention_factor": 2.0}, "cannot compute: attention_factor"),
+        ({**content["rope_parameters"], "truncate": False}, "cannot compute: truncate"),
+    ]:
+        (tmp_path / "config.json").write_text(json.dumps({**content, "rope_parameters": parameters}))
+        with pytest.raises(UserError, match=message) as error:
+            GPT.from_pretrained(str(tmp_path))
+        assert "\n" not in str(error.value)
+
+
+def test_the_custom_code_runs_rope_past_block_size_with_our_logits(tmp_path):
+    ours = random_model("rope", 2, 4)
+    export(ours, tmp_path)
+    idx = torch.randint(0, 300, (2, 2 * 48))
+    with torch.no_grad():
+        assert (ours(idx)[0] - load_transformers(tmp_path)(idx).logits).abs().max().item() <= 1e-4
+
+
+def test_scaling_of_a_model_for_the_custom_code_is_refused_before_anything_is_written(tmp_path):
+    moe = random_model("rope", 2, 4).use_rope_settings(rope_scaling="yarn", rope_scaling_factor=2.0)
+    with pytest.raises(UserError, match="exports to Starcoder2 folders"):
+        export(moe, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,229 @@
+"""
+Where a model's context ends: loss by position, perplexity against the evaluation length and two probes, at the
+training length and past it, with RoPE scaling methods compared in one call.
+
+    python evaluate.py --checkpoint out/rope/ckpt.pt --data_dir data/python_stdlib      # 1x, 2x, 4x block_size
+    python evaluate.py --hf hf/rope --data_dir data/python_stdlib --rope_scaling none,linear,dynamic,yarn \\
+        --json out/rope/evaluate.json --plots out/rope/evaluate
+    python evaluate.py --checkpoint out/rope/ckpt.pt --data_dir data/fineweb10B --lengths 1024,4096 \\
+        --windows 256 --windows_from docs --stride 512
+    torchrun --standalone --nproc_per_node=8 evaluate.py --checkpoint out/rope/ckpt.pt --data_dir data/fineweb10B
+
+On the validation shards of --data_dir: the loss by position out to each of --lengths (windows from the packed
+stream, or from document starts; every length reads the beginnings of the same windows), perplexity at each
+length (non-overlapping windows and a sliding window), a copy probe (a span of random tokens repeated after a
+gap: the loss on the second copy by distance) and, with the GPT-2 tokenizer, the pass-key prompt. Each method of
+--rope_scaling (default: the model's own) runs them all on the same tokens; a factor not given is the model's
+own, or the longest length over the training length. The measurements are in gptkit/long_context.py, the table,
+JSON and plots in gptkit/long_context_report.py.
+
+JSON (--json FILE), schema 1; losses are mean cross-entropies in nats, "se" standard errors across windows
+(across trials for the probe; null for a single one):
+  {"schema": 1,
+   "model": {"source", "pos_emb", "block_size", "original_length" (the length the weights were
+             trained at before any stretching: rope_original_block_size, else block_size),
+             "rope_theta", "rope_scaling", "rope_scaling_factor" (the model's own), "parameters", "tokenizer"},
+   "data": {"data_dir", "validation_tokens", "windows_from", "windows" (asked per length), "perplexity_tokens",
+            "seed", "processes", "dtype"},
+   "lengths": [int, ...],
+   "methods": {NAME: {"name": NAME, "rope": {the GPTConfig RoPE settings it ran with},     one per method, in order
+       "positions": [{"length", "windows" (used), "available" (windows of the longest length in the source),
+                      "loss", "se", "bins": [{"start", "end" (positions start ... end - 1), "loss", "se"}, ...]},
+                     ...] | null,
+       "perplexity": [{"length", "non_overlapping": {"windows", "tokens", "loss", "perplexity"},
+                       "sliding": {"stride", "windows", "tokens", "loss", "perplexity"}}, ...] | null,
+       "probe": {"span", "trials", "points": [{"gap", "distance" (span + gap), "length" (tokens read), "loss", "se",
+                                               "first_copy_loss"}, ...]} | null,
+       "passkey": {"trials", "points": [{"length", "depth", "trials", "accuracy"}, ...]} | null}}}
+"""
+
+import sys
+from dataclasses import replace
+
+from gptkit.command_line import OneLineParser, add_model_source
+from gptkit.distributed import setup_run, shutdown
+from gptkit.errors import UserError, run_main
+from gptkit.long_context import (
+    WINDOW_SOURCES,
+    copy_probe,
+    loss_by_position,
+    passkey,
+    perplexity,
+    validation_tokens,
+)
+from gptkit.long_context_report import console_table, write_json, write_plots
+from gptkit.rope import SCALING_FIELDS, SCALINGS, original_length
+from gptkit.tokenizer import VOCAB_SIZES, get_tokenizer
+from model import load_model
+
+PARTS = ("positions", "perplexity", "probe", "passkey")
+
+
+def parse_arguments(argv):
+    parser = OneLineParser("evaluate.py", __doc__)
+    add_model_source(parser)
+    parser.add_argument("--data_dir", required=True, help="a data folder; its validation shards are read")
+    parser.add_argument("--lengths", help="evaluation lengths: tokens or multiples of block_size (default 1x,2x,4x)")
+    parser.add_argument("--windows", type=int, default=64, help="windows per length (default 64)")
+    parser.add_argument("--windows_from", default="stream", help="stream (default) or docs")
+    parser.add_argument("--stride", type=int, help="the sliding window's step (default: half of each length)")
+    parser.add_argument("--rope_scaling", help=f"methods to compare: {','.join(SCALINGS)}")
+    parser.add_argument("--rope_scaling_factor", type=float, help="their factor")
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"what to measure (default {','.join(PARTS)})")
+    parser.add_argument("--probe_span", type=int, default=16, help="random tokens copied (16)")
+    parser.add_argument("--probe_trials", type=int, default=16, help="rows per distance (16)")
+    parser.add_argument("--passkey_trials", type=int, default=8, help="keys per length, depth")
+    parser.add_argument("--batch_size", type=int, default=8, help="rows per forward pass")
+    parser.add_argument("--seed", type=int, default=0, help="of the probes' random tokens and keys")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--dtype", default="auto", help="auto: bfloat16 on GPUs that have it, float32 on CPUs")
+    parser.add_argument("--json", help="write the result to this file")
+    parser.add_argument("--plots", help="write positions.png, perplexity.png and probe.png into this folder")
+    return parser.parse_args(argv)
+
+
+def listed(text, valid, flag):
+    """The comma-separated names of a flag, each one of valid, duplicates dropped."""
+    names = list(dict.fromkeys(name.strip() for name in text.split(",")))
+    unknown = [name for name in names if name not in valid]
+    if unknown:
+        raise UserError(f"{flag}: unknown {', '.join(map(repr, unknown))}; choose from {', '.join(valid)}")
+    return names
+
+
+def evaluation_lengths(text, config):
+    """Lengths in tokens from '1x,2x,4x' (multiples of block_size) or '1024,4096'; learned positions stop at
+    block_size."""
+    text = text or ("1x,2x,4x" if config.pos_emb == "rope" else "1x")
+    lengths = []
+    for item in text.split(","):
+        number, multiple = (item.strip()[:-1], config.block_size) if item.strip().endswith("x") else (item, 1)
+        if not number.strip().isdigit() or int(number) < 1:
+            raise UserError(f"--lengths: {item.strip()!r} is not a positive integer (or a multiple like 2x)")
+        lengths.append(int(number) * multiple)
+    longest = max(lengths)
+    if longest > config.block_size and config.pos_emb != "rope":
+        raise UserError(
+            f"--lengths: {longest} is past block_size {config.block_size}, where learned positions end; "
+            "evaluating past it needs a pos_emb='rope' model"
+        )
+    return sorted(set(lengths))
+
+
+def method_settings(config, names, factor, longest):
+    """{method: the RoPE settings it runs with}, each checked by GPTConfig before any work. A factor not given
+    is the model's own (when it has a scaling), else the longest length over the training length."""
+    if factor is None:
+        scaled = config.rope_scaling != "none"
+        factor = config.rope_scaling_factor if scaled else max(1.0, longest / original_length(config))
+    elif all(name == "none" for name in names):
+        raise UserError("--rope_scaling_factor applies to a --rope_scaling method other than none")
+    methods = {}
+    for name in names:
+        settings = {**{k: getattr(config, k) for k in SCALING_FIELDS}, "rope_scaling": name}
+        settings["rope_scaling_factor"] = 1.0 if name == "none" else factor
+        replace(config, **settings)  # GPTConfig checks them: a one-line error before any work
+        methods[name] = settings
+    return methods
+
+
+def check_arguments(args, lengths):
+    problems = []
+    if args.windows < 1:
+        problems.append(f"--windows must be >= 1, got {args.windows}")
+    if args.windows_from not in WINDOW_SOURCES:
+        problems.append(f"--windows_from must be one of {', '.join(WINDOW_SOURCES)}, got {args.windows_from!r}")
+    if args.stride is not None and not 1 <= args.stride <= min(lengths):
+        problems.append(f"--stride must be between 1 and the shortest length {min(lengths)}, got {args.stride}")
+    if not 2 <= args.probe_span <= max(lengths) // 2:
+        problems.append(f"--probe_span must be between 2 and half the longest length, got {args.probe_span}")
+    for flag in ("probe_trials", "passkey_trials", "batch_size"):
+        if getattr(args, flag) < 1:
+            problems.append(f"--{flag} must be >= 1, got {getattr(args, flag)}")
+    if problems:
+        raise UserError("; ".join(problems))
+
+
+def evaluate_method(model, tokens, tokenizer_name, run, args, lengths, parts):
+    """One method's measurements (the model already runs with its RoPE settings)."""
+    tokenizer = get_tokenizer(tokenizer_name) if "passkey" in parts and tokenizer_name == "gpt2" else None
+    eot_token = get_tokenizer(tokenizer_name).eot_token
+    original, longest = original_length(model.config), max(lengths)
+    result = {part: None for part in PARTS}
+    if "positions" in parts:
+        common = dict(windows=args.windows, source=args.windows_from, eot_token=eot_token, longest=longest)
+        common.update(original_length=original, batch_size=args.batch_size)
+        result["positions"] = [loss_by_position(model, tokens, run, length=n, **common) for n in lengths]
+    if "perplexity" in parts:
+        segment = tokens[: args.windows * longest + 1]
+        result["perplexity"] = [
+            perplexity(model, segment, run, length=n, stride=args.stride or max(1, n // 2), batch_size=args.batch_size)
+            for n in lengths
+        ]
+    if "probe" in parts:
+        probe = dict(span=args.probe_span, trials=args.probe_trials, seed=args.seed, batch_size=args.batch_size)
+        vocabulary = dict(vocab_size=VOCAB_SIZES[tokenizer_name], eot_token=eot_token)
+        result["probe"] = copy_probe(model, tokens, run, max_length=longest, **probe, **vocabulary)
+    if tokenizer is not None:
+        result["passkey"] = passkey(model, tokenizer, run, lengths=lengths, trials=args.passkey_trials, seed=args.seed)
+    return result
+
+
+def main(argv):
+    args = parse_arguments(argv)
+    parts = listed(args.parts, PARTS, "--parts")
+    model, tokenizer_name = load_model(args.checkpoint, args.hf)
+    lengths = evaluation_lengths(args.lengths, model.config)
+    check_arguments(args, lengths)
+    names = listed(args.rope_scaling or model.config.rope_scaling, SCALINGS, "--rope_scaling")
+    methods = method_settings(model.config, names, args.rope_scaling_factor, max(lengths))
+    tokens, data_tokenizer = validation_tokens(args.data_dir)
+    if data_tokenizer != tokenizer_name:
+        raise UserError(f"{args.data_dir} holds {data_tokenizer!r} tokens; the model reads {tokenizer_name!r} tokens")
+    if len(tokens) < max(lengths) + 1:
+        raise UserError(f"{args.data_dir}'s validation split ({len(tokens)} tokens) is shorter than {max(lengths) + 1}")
+
+    run = setup_run(args.device, args.dtype)
+    model.to(run.device)
+    config = model.config
+    result = {
+        "schema": 1,
+        "model": {
+            "source": args.checkpoint or args.hf,
+            "pos_emb": config.pos_emb,
+            "block_size": config.block_size,
+            "original_length": original_length(config),
+            "rope_theta": config.rope_theta,
+            "rope_scaling": config.rope_scaling,
+            "rope_scaling_factor": config.rope_scaling_factor,
+            "parameters": model.num_params()["total"],
+            "tokenizer": tokenizer_name,
+        },
+        "data": {
+            "data_dir": args.data_dir,
+            "validation_tokens": len(tokens),
+            "windows_from": args.windows_from,
+            "windows": args.windows,
+            "perplexity_tokens": min(len(tokens), args.windows * max(lengths) + 1),
+            "seed": args.seed,
+            "processes": run.world_size,
+            "dtype": run.dtype,
+        },
+        "lengths": lengths,
+        "methods": {},
+    }
+    for name, settings in methods.items():
+        model.use_rope_settings(**settings)
+        measured = evaluate_method(model, tokens, tokenizer_name, run, args, lengths, parts)
+        result["methods"][name] = {"name": name, "rope": settings, **measured}
+    if run.is_master:
+        print(console_table(result))
+        if args.json:
+            print(f"wrote {write_json(result, args.json)}")
+        if args.plots:
+            print("wrote " + ", ".join(str(path) for path in write_plots(result, args.plots)))
+    shutdown(run.world_size)
+
+
+if __name__ == "__main__":
+    run_main(main, sys.argv[1:])
