@@ -10,13 +10,14 @@ as JSON. MFU uses model.flops_per_token(), the count train.py logs. Timing start
 also absorb torch.compile) and uses CUDA events on GPU.
 """
 
-import argparse
 import json
+import sys
 import time
 from dataclasses import replace
 
 import torch
 
+from gptkit.command_line import OneLineParser
 from gptkit.config import TrainConfig, load_config
 from gptkit.distributed import setup_run
 from gptkit.errors import UserError, run_main
@@ -130,15 +131,15 @@ def print_table(results):
         )
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv):
+    parser = OneLineParser("bench.py", __doc__)
     parser.add_argument("config", nargs="*", help="config files and --key=value overrides, as for train.py")
     parser.add_argument("--variants", default="config", help=f"comma-separated, from: {', '.join(VARIANTS)}")
     parser.add_argument("--compile", default=None, choices=["on", "off", "both"], help="default: the config's")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps first (compilation happens here)")
     parser.add_argument("--steps", type=int, default=20, help="timed steps")
     parser.add_argument("--json", help="also write the results to this file")
-    args, overrides = parser.parse_known_args()
+    args, overrides = parser.parse_known_args(argv)
     model_config, cfg = load_config(args.config + overrides, GPTConfig, TrainConfig)
     run = setup_run(cfg.device, cfg.dtype)
     check_cross_entropy(cfg.cross_entropy, run.device_type)
@@ -157,4 +158,4 @@ def main():
 
 
 if __name__ == "__main__":
-    run_main(main)
+    run_main(main, sys.argv[1:])

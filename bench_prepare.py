@@ -7,9 +7,9 @@ The parquet is built from real text (the embedded Python documentation, its para
 documents of varied length) so the tokenizer sees realistic input, not repeated filler.
 """
 
-import argparse
 import multiprocessing as mp
 import resource
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
+from gptkit.command_line import OneLineParser
 from gptkit.corpus import embedded_documents, stream_documents, write_token_shards
 from gptkit.errors import run_main
 
@@ -36,13 +37,13 @@ def build_parquet(path, megabytes, seed=0):
     return n_documents
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv):
+    parser = OneLineParser("bench_prepare.py", __doc__)
     parser.add_argument("--megabytes", type=float, default=100)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--tokenizer", default="gpt2", choices=["gpt2", "bytes"])
-    parser.add_argument("--shard-size", type=int, default=10_000_000)
-    args = parser.parse_args()
+    parser.add_argument("--shard_size", type=int, default=10_000_000)
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         parquet = Path(tmp) / "docs.parquet"
         builder = mp.Process(target=build_parquet, args=(parquet, args.megabytes))  # its memory is not counted
@@ -70,4 +71,4 @@ def main():
 
 
 if __name__ == "__main__":
-    run_main(main)
+    run_main(main, sys.argv[1:])

@@ -9,18 +9,19 @@ One process on the CPU, reading the model's tensors only (for 7B parameters, 28 
 the weights, configs, step and tokenizer but no optimizer state: the FSDP run itself resumes from its folder.
 """
 
-import argparse
+import sys
 from pathlib import Path
 
+from gptkit.command_line import OneLineParser
 from gptkit.errors import UserError, run_main
 from gptkit.sharded_checkpoint import consolidate, sharded_checkpoint_path
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv):
+    parser = OneLineParser("consolidate.py", __doc__)
     parser.add_argument("out_dir", help="the run's out_dir, holding the sharded checkpoint folder ckpt/")
     parser.add_argument("--output", help="the file to write (default: OUT_DIR/ckpt.pt)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     path = sharded_checkpoint_path(args.out_dir)
     if path is None:
         raise UserError(f"no sharded checkpoint in {args.out_dir} (a folder ckpt/ written by an FSDP run)")
@@ -30,4 +31,4 @@ def main():
 
 
 if __name__ == "__main__":
-    run_main(main)
+    run_main(main, sys.argv[1:])

@@ -7,38 +7,33 @@ Export a training checkpoint as a Hugging Face transformers folder, and optional
 The folder (config.json, model.safetensors, generation_config.json, tokenizer files, README.md model card)
 loads with `transformers.AutoModelForCausalLM.from_pretrained(OUT_DIR)`: as GPT2LMHeadModel (learned
 positions), Starcoder2ForCausalLM (RoPE, with or without GQA), or, with trust_remote_code=True, the modelling
-code copied into the folder (MoE; learned positions with GQA). The mapping lives in gptkit/hf_export.py.
+code copied into the folder (MoE; learned positions with GQA). The mapping lives in gptkit/hf_format.py.
 """
 
-import argparse
 import sys
 from dataclasses import asdict
 from pathlib import Path
 
 from gptkit.checkpoint import load_checkpoint
+from gptkit.command_line import OneLineParser
 from gptkit.config import TrainConfig
 from gptkit.errors import UserError, run_main
-from gptkit.hf_export import DTYPES, write_folder
+from gptkit.hf_format import EXPORT_DTYPES, write_folder
 from gptkit.hf_hub import check_repo_id, push_folder
 from gptkit.model_card import model_card, run_summary, training_command
 from model import GPT, GPTConfig
 
 
-class OneLineParser(argparse.ArgumentParser):
-    def error(self, message):  # argparse's usage + message would be two lines; our errors are one
-        raise UserError(f"{message} (see python export_hf.py --help)")
-
-
 def main(argv):
-    parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser("export_hf.py", __doc__)
     parser.add_argument("checkpoint", help="a training checkpoint (out/.../ckpt.pt)")
     parser.add_argument("out_dir", help="the folder to write (created; files of the same name are replaced)")
     parser.add_argument("--push_to_hub", metavar="REPO_ID", help="then upload the folder to this Hub repository")
     parser.add_argument("--private", action="store_true", help="create the Hub repository as private")
-    parser.add_argument("--dtype", default="float32", help=f"weights' dtype: {' or '.join(DTYPES)}")
+    parser.add_argument("--dtype", default="float32", help=f"weights' dtype: {' or '.join(EXPORT_DTYPES)}")
     args = parser.parse_args(argv)
-    if args.dtype not in DTYPES:
-        raise UserError(f"--dtype must be one of {', '.join(DTYPES)}, got {args.dtype!r}")
+    if args.dtype not in EXPORT_DTYPES:
+        raise UserError(f"--dtype must be one of {', '.join(EXPORT_DTYPES)}, got {args.dtype!r}")
     if args.private and not args.push_to_hub:
         raise UserError("--private applies to --push_to_hub REPO_ID; give both")
     if args.push_to_hub:

@@ -10,32 +10,32 @@ HellaSwag accuracy of a checkpoint or of OpenAI GPT-2.
 token-averaged scoring, comparable with published GPT-2 numbers); the scoring lives in gptkit/hellaswag.py.
 """
 
-import argparse
 import json
+import sys
 from pathlib import Path
 
+from gptkit.command_line import OneLineParser, add_model_source
 from gptkit.distributed import setup_run, shutdown
 from gptkit.errors import UserError, run_main
 from gptkit.hellaswag import evaluate_hellaswag
 from model import load_model
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", help="a training checkpoint (out/.../ckpt.pt)")
-    parser.add_argument("--hf", help="OpenAI GPT-2 weights: gpt2 ... gpt2-xl, or a transformers folder")
+def main(argv):
+    parser = OneLineParser("hellaswag.py", __doc__)
+    add_model_source(parser)
     parser.add_argument("--data", default="", help="a local HellaSwag jsonl (default: download the validation set)")
     parser.add_argument("--limit", type=int, default=0, help="only the first N examples")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", help="also write the result (with per-example predictions) to this file")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     run = setup_run(args.device)
     model, tokenizer_name = load_model(args.checkpoint, args.hf)
     if tokenizer_name != "gpt2":
         raise UserError(f"HellaSwag needs a GPT-2 tokenizer model; this model reads {tokenizer_name!r} tokens")
     model.to(run.device)
-    result = evaluate_hellaswag(model, args.data, run, args.limit, progress=True)
+    result = evaluate_hellaswag(model, run, data_path=args.data, limit=args.limit, progress=True)
     if run.is_master:
         print(
             f"HellaSwag: acc {result['acc']:.4f}, acc_norm {result['acc_norm']:.4f} over {result['examples']} examples"
@@ -48,4 +48,4 @@ def main():
 
 
 if __name__ == "__main__":
-    run_main(main)
+    run_main(main, sys.argv[1:])

@@ -5,29 +5,36 @@ GPT-2 (LayerNorm, GeLU, learned positions, tied embeddings) with toggles for rot
 grouped-query attention (GQA), a Mixture of Experts MLP (MoE) and untied embeddings. Attention goes through
 PyTorch's scaled_dot_product_attention, which picks the flash kernels on GPU.
 
-    python model.py configs/gpt2.py configs/gpt2_gqa.py   # parameter and FLOPs table of configs
-    python model.py configs/gpt_7b.py --gpus 16 --gpu-memory 80   # and a memory plan per GPU, DDP and FSDP
+    python model.py configs/gpt2_l4.py configs/gpt2_gqa.py   # parameter and FLOPs table of configs
+    python model.py configs/gpt_7b.py --gpus 16 --gpu_memory 80   # and a memory plan per GPU, DDP and FSDP
+
+Weights that do not come from a training checkpoint (OpenAI GPT-2, exported folders) are read by
+gptkit/pretrained.py; GPT.from_pretrained and GPT.from_checkpoint build the model from them.
 """
 
-import argparse
 import math
-import pickle
 import sys
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from gptkit.checkpoint import load_checkpoint
+from gptkit.command_line import OneLineParser
 from gptkit.config import TrainConfig, load_config
 from gptkit.errors import UserError, run_main
-from gptkit.hf_export import from_transformers, is_openai_gpt2, read_folder_config, read_folder_weights, tokenizer_of
 from gptkit.losses import linear_cross_entropy
 from gptkit.memory_plan import describe_plan
-from gptkit.optim import build_adamw
 from gptkit.precision import matmul_dtype
+from gptkit.pretrained import (
+    copy_gpt2_weights,
+    gpt2_warm_start_config,
+    is_openai_gpt2,
+    read_exported_folder,
+    read_gpt2,
+    tokenizer_of,
+)
 
 
 @dataclass
@@ -372,13 +379,16 @@ class GPT(nn.Module):
 
     @classmethod
     def from_pretrained(cls, name_or_dir, **overrides):
-        """OpenAI GPT-2 weights to warm-start from (gpt2 … gpt2-xl, or a GPT-2 transformers folder; see
-        load_gpt2), or a transformers folder of one of our models (what export_hf.py writes, of any family),
-        which keeps its own shape: overrides are refused as for a checkpoint."""
-        if is_openai_gpt2(name_or_dir):
-            return load_gpt2(name_or_dir, **overrides)
-        config, weights = from_transformers(read_folder_config(name_or_dir), read_folder_weights(name_or_dir))
-        return cls.from_checkpoint({"model": weights, "model_config": config}, "the folder", **overrides)
+        """OpenAI GPT-2 weights to warm-start from (gpt2 … gpt2-xl, or a GPT-2 transformers folder), which take
+        the overrides GPT-2's shape allows (gptkit/pretrained.py, gpt2_warm_start_config), or a transformers
+        folder of one of our models (what export_hf.py writes, of any family), which keeps its own shape:
+        overrides are refused as for a checkpoint."""
+        if not is_openai_gpt2(name_or_dir):
+            return cls.from_checkpoint(read_exported_folder(name_or_dir), "the folder", **overrides)
+        gpt2_fields, gpt2_weights = read_gpt2(name_or_dir)
+        model = cls(gpt2_warm_start_config(gpt2_fields, overrides, GPTConfig))
+        copy_gpt2_weights(gpt2_weights, model)
+        return model
 
     @classmethod
     def from_checkpoint(cls, checkpoint, source="the checkpoint", **overrides):
@@ -402,10 +412,6 @@ class GPT(nn.Module):
             reason = str(e).splitlines()[1].strip() if "\n" in str(e) else str(e)
             raise UserError(f"{source}'s weights do not fit its model config: {reason}") from None
         return model
-
-    def configure_optimizers(self, weight_decay, learning_rate, betas, device_type):
-        """AdamW over all weights (train.py builds the optimizer a config names with gptkit.optim)."""
-        return build_adamw(self.named_parameters(), weight_decay, learning_rate, betas, device_type)
 
     # ------------------------------------------------------------------------------------------------------
     # Sizes, FLOPs and MFU
@@ -448,79 +454,7 @@ class GPT(nn.Module):
 
 
 # ----------------------------------------------------------------------------------------------------------
-# OpenAI GPT-2 weights
-
-GPT2_NAMES = ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl")
-GPT2_ADJUSTABLE = ("pos_emb", "rope_theta", "vocab_size", "block_size", "dropout", "tie_embeddings", "n_kv_head")
-
-
-def gpt2_files(name_or_dir):
-    """(config.json content, tensors) of GPT-2 weights: a local folder read safely, or a Hub download."""
-    if Path(name_or_dir).is_dir():
-        return read_folder_config(name_or_dir), read_folder_weights(name_or_dir)
-    try:
-        from transformers import GPT2LMHeadModel
-    except ImportError:
-        raise UserError("loading GPT-2 weights needs the transformers package: pip install transformers") from None
-    try:
-        hf_model = GPT2LMHeadModel.from_pretrained(name_or_dir)
-    except pickle.UnpicklingError:  # a pickle that torch.load(weights_only=True) refuses: it could run code
-        raise UserError(
-            f"the folder's weights ({name_or_dir}) are not a safe checkpoint: a pickle that could run code was "
-            "refused; prefer safetensors (model.safetensors, save_pretrained's default)"
-        ) from None
-    except OSError as e:
-        raise UserError(
-            f"could not load GPT-2 weights {name_or_dir!r} ({str(e).splitlines()[0]}): give a GPT-2 name "
-            f"({', '.join(GPT2_NAMES)}) with internet access, or a local folder saved by transformers' "
-            "save_pretrained"
-        ) from None
-    return hf_model.config.to_dict(), hf_model.state_dict()
-
-
-def load_gpt2(name_or_dir, **overrides):
-    """A GPT with OpenAI GPT-2 weights from the Hugging Face hub (gpt2 … gpt2-xl) or a local transformers folder.
-
-    overrides are GPTConfig fields the user gave. Those GPT2_ADJUSTABLE can change: pos_emb="rope" keeps every
-    weight but the learned position table, vocab_size=50304 pads the embedding with fresh rows, dropout=0.1 for
-    fine-tuning, tie_embeddings=False starts the head as a copy of the embedding, n_kv_head < n_head averages
-    each group's key and value heads (grouped-query attention). Any other field must equal GPT-2's.
-    """
-    fields, hf_weights = from_transformers(*gpt2_files(name_or_dir))  # our names and layouts
-    gpt2 = GPTConfig(**fields)
-    refused = sorted(k for k, v in overrides.items() if k not in GPT2_ADJUSTABLE and v != getattr(gpt2, k))
-    if refused:
-        given = ", ".join(f"{k}={overrides[k]!r} (GPT-2: {getattr(gpt2, k)!r})" for k in refused)
-        raise UserError(f"a GPT-2 warm start keeps GPT-2's shape; these settings cannot be honoured: {given}")
-    config = GPTConfig(**{**asdict(gpt2), **overrides})
-    if config.vocab_size < gpt2.vocab_size:
-        raise UserError(f"vocab_size {config.vocab_size} is smaller than GPT-2's {gpt2.vocab_size}")
-    if config.block_size > gpt2.block_size and config.pos_emb == "learned":
-        raise UserError(f"learned positions stop at GPT-2's {gpt2.block_size}; use pos_emb='rope' for longer")
-    model = GPT(config)
-    with torch.no_grad():
-        for name, p in model.state_dict().items():
-            if name == "lm_head.weight" and config.tie_embeddings:
-                continue  # the same tensor as transformer.wte.weight
-            w = hf_weights[name]
-            if name.endswith(("attn.c_attn.weight", "attn.c_attn.bias")):
-                w = mean_pool_kv_heads(w, config.n_head, config.n_kv_head)
-            w = w[: p.shape[0]]  # a shorter block_size keeps the first positions
-            p[: w.shape[0]].copy_(w)  # a padded vocabulary keeps its fresh extra rows
-    return model
-
-
-def mean_pool_kv_heads(qkv, n_head, n_kv_head):
-    """Fused q|k|v rows of a multi-head layer with each group of n_head / n_kv_head key heads (and value heads)
-    replaced by their mean: the GQA paper's recipe for turning a multi-head checkpoint into grouped-query
-    attention. Key/value head j serves query heads j*g ... (j+1)*g - 1, as in scaled_dot_product_attention."""
-    q, k, v = qkv.chunk(3)
-    head_size = q.shape[0] // n_head
-
-    def pool(rows):
-        return rows.reshape(n_kv_head, n_head // n_kv_head, head_size, *rows.shape[1:]).mean(1).flatten(0, 1)
-
-    return torch.cat([q, pool(k), pool(v)])
+# The model a command reads
 
 
 def load_model(checkpoint_path=None, hf=None):
@@ -538,10 +472,10 @@ def load_model(checkpoint_path=None, hf=None):
 
 
 def main(argv):
-    parser = argparse.ArgumentParser(description="Parameters and FLOPs of configs; with --gpus, a memory plan")
+    parser = OneLineParser("model.py", "Parameters and FLOPs of configs; with --gpus, a memory plan")
     parser.add_argument("configs", nargs="+", help="config files, one model each")
     parser.add_argument("--gpus", type=int, help="plan the memory per GPU for this many GPUs")
-    parser.add_argument("--gpu-memory", type=float, default=80.0, help="GB per GPU (default 80)")
+    parser.add_argument("--gpu_memory", type=float, default=80.0, help="GB per GPU (default 80)")
     args = parser.parse_args(argv)
     if args.gpus is not None and args.gpus < 1:
         raise UserError(f"--gpus must be >= 1, got {args.gpus}")

@@ -8,7 +8,7 @@ Loss curves of one or more runs, from their metrics.jsonl, to a PNG: train and v
                                                        # final validation loss
 """
 
-import argparse
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -16,6 +16,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 
+from gptkit.command_line import OneLineParser  # noqa: E402
 from gptkit.errors import UserError, run_main  # noqa: E402
 from gptkit.metrics import read_metrics  # noqa: E402
 
@@ -82,13 +83,13 @@ def plot_runs(run_dirs, output, smooth=1):
     return output
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv):
+    parser = OneLineParser("plot.py", __doc__)
     parser.add_argument("runs", nargs="+", help="output folders of runs (each holds metrics.jsonl)")
     parser.add_argument("-o", "--output", help="PNG file (default: loss.png in the first run's folder)")
     parser.add_argument("--smooth", type=int, default=1, help="moving average over this many logged train losses")
     parser.add_argument("--reach", action="store_true", help="print the steps to the first run's final val loss")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     output = args.output or str(Path(args.runs[0]) / "loss.png")
     print(f"wrote {plot_runs(args.runs, output, args.smooth)}")
     if args.reach:
@@ -104,4 +105,4 @@ def main():
 
 
 if __name__ == "__main__":
-    run_main(main)
+    run_main(main, sys.argv[1:])

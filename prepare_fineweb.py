@@ -9,23 +9,24 @@ FineWeb-edu (sample-10BT by default) into 100M-token GPT-2 shards; the first sha
 Re-running continues after the last finished shard.
 """
 
-import argparse
+import sys
 
+from gptkit.command_line import OneLineParser
 from gptkit.corpus import stream_documents, write_token_shards
 from gptkit.errors import run_main
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv):
+    parser = OneLineParser("prepare_fineweb.py", __doc__)
     parser.add_argument("--dataset", default="HuggingFaceFW/fineweb-edu", help="hub name or local file/folder")
     parser.add_argument("--name", default="sample-10BT", help="the hub dataset's subset (ignored for local files)")
     parser.add_argument("--out", default="data/fineweb_edu10B")
-    parser.add_argument("--shard-size", type=int, default=100_000_000, help="tokens per shard")
-    parser.add_argument("--val-tokens", type=int, default=None, help="validation tokens (default: one shard)")
+    parser.add_argument("--shard_size", type=int, default=100_000_000, help="tokens per shard")
+    parser.add_argument("--val_tokens", type=int, default=None, help="validation tokens (default: one shard)")
     parser.add_argument("--tokenizer", default="gpt2", choices=["gpt2", "bytes"])
-    parser.add_argument("--text-field", default="text")
+    parser.add_argument("--text_field", default="text")
     parser.add_argument("--workers", type=int, default=None, help="tokenizer processes (default: all cores)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     documents = stream_documents(args.dataset, name=args.name, text_field=args.text_field)
     shards = write_token_shards(
         documents,
@@ -40,4 +41,4 @@ def main():
 
 
 if __name__ == "__main__":
-    run_main(main)
+    run_main(main, sys.argv[1:])

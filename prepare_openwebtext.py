@@ -8,21 +8,22 @@ The original loading script of Skylion007/openwebtext no longer runs with curren
 the parquet conversion that the Hugging Face hub keeps (revision refs/convert/parquet).
 """
 
-import argparse
+import sys
 
+from gptkit.command_line import OneLineParser
 from gptkit.corpus import stream_documents, write_token_shards
 from gptkit.errors import run_main
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv):
+    parser = OneLineParser("prepare_openwebtext.py", __doc__)
     parser.add_argument("--dataset", default="Skylion007/openwebtext", help="hub name or local file/folder")
     parser.add_argument("--revision", default="refs/convert/parquet")
     parser.add_argument("--out", default="data/openwebtext")
-    parser.add_argument("--shard-size", type=int, default=100_000_000, help="tokens per training shard")
-    parser.add_argument("--val-tokens", type=int, default=4_000_000, help="validation tokens (~0.05%%)")
+    parser.add_argument("--shard_size", type=int, default=100_000_000, help="tokens per training shard")
+    parser.add_argument("--val_tokens", type=int, default=4_000_000, help="validation tokens (~0.05%%)")
     parser.add_argument("--workers", type=int, default=None, help="tokenizer processes (default: all cores)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     documents = stream_documents(args.dataset, revision=args.revision)
     shards = write_token_shards(
         documents, args.out, "openwebtext", "gpt2", args.shard_size, args.val_tokens, args.workers
@@ -31,4 +32,4 @@ def main():
 
 
 if __name__ == "__main__":
-    run_main(main)
+    run_main(main, sys.argv[1:])

@@ -8,21 +8,22 @@ Any local text into token shards: each file is a document; the first 10% of the 
 The embedded corpus is described in gptkit/corpus.py.
 """
 
-import argparse
+import sys
 from pathlib import Path
 
+from gptkit.command_line import OneLineParser
 from gptkit.corpus import EMBEDDED_DATA_DIR, prepare_embedded, prepare_texts, read_text_file
 from gptkit.errors import UserError, run_main
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv):
+    parser = OneLineParser("prepare_text.py", __doc__)
     parser.add_argument("files", nargs="*", help="text files, each one document")
     parser.add_argument("--embedded", action="store_true", help="prepare the embedded demo corpus instead")
     parser.add_argument("--out", default=None, help="output folder (default: data/<first file's name>)")
     parser.add_argument("--tokenizer", default="gpt2", choices=["gpt2", "bytes"])
-    parser.add_argument("--val-fraction", type=float, default=0.1)
-    args = parser.parse_args()
+    parser.add_argument("--val_fraction", type=float, default=0.1)
+    args = parser.parse_args(argv)
     if args.embedded:
         shards = prepare_embedded(args.out or EMBEDDED_DATA_DIR)
     else:
@@ -38,4 +39,4 @@ def main():
 
 
 if __name__ == "__main__":
-    run_main(main)
+    run_main(main, sys.argv[1:])

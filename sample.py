@@ -7,20 +7,20 @@ Sample text from a checkpoint or from OpenAI GPT-2, with the KV cache, on CPU, C
     python sample.py --hf hf/demo --prompt "The for statement"   # a folder export_hf.py wrote, with its tokenizer
 """
 
-import argparse
+import sys
 from pathlib import Path
 
-from gptkit.distributed import pick_device
+from gptkit.command_line import OneLineParser, add_model_source
+from gptkit.distributed import setup_run
 from gptkit.errors import UserError, run_main
 from gptkit.sampling import sample
 from gptkit.tokenizer import get_tokenizer
 from model import load_model
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", help="a training checkpoint (out/.../ckpt.pt)")
-    parser.add_argument("--hf", help="OpenAI GPT-2 weights: gpt2 ... gpt2-xl, or a transformers folder")
+def main(argv):
+    parser = OneLineParser("sample.py", __doc__)
+    add_model_source(parser)
     parser.add_argument("--prompt", default="", help="text to continue (default: start of a document)")
     parser.add_argument("--prompt_file", help="read the prompt from this file")
     parser.add_argument("--num_samples", type=int, default=3)
@@ -29,19 +29,26 @@ def main():
     parser.add_argument("--top_k", type=int, default=200, help="sample among the k likeliest tokens; 1: greedy")
     parser.add_argument("--seed", type=int, default=1337)
     parser.add_argument("--device", default="auto")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     prompt = args.prompt
     if args.prompt_file:
         if not Path(args.prompt_file).is_file():
             raise UserError(f"prompt file {args.prompt_file} not found")
         prompt = Path(args.prompt_file).read_text()
 
-    device = pick_device(args.device)
+    run = setup_run(args.device)  # the device, and the dtype it computes in (bfloat16 on GPUs that have it)
     model, tokenizer_name = load_model(args.checkpoint, args.hf)
-    model.to(device)
-    tokenizer = get_tokenizer(tokenizer_name)
+    model.to(run.device)
     texts = sample(
-        model, tokenizer, prompt, args.num_samples, args.max_new_tokens, args.temperature, args.top_k, args.seed, device
+        model,
+        get_tokenizer(tokenizer_name),
+        prompt,
+        run,
+        num_samples=args.num_samples,
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        seed=args.seed,
     )
     for text in texts:
         print(prompt + text)
@@ -49,4 +56,4 @@ def main():
 
 
 if __name__ == "__main__":
-    run_main(main)
+    run_main(main, sys.argv[1:])

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import torch
 
-from gptkit.checkpoint import rng_state, save_checkpoint, set_rng_state
 from gptkit.checkpoint_guard import CheckpointGuard
 from gptkit.config import TrainConfig, build_configs, read_settings
 from gptkit.corpus import EMBEDDED_DATA_DIR, prepare_embedded
@@ -28,28 +27,19 @@ from gptkit.distributed import all_reduce_max, all_reduce_mean, barrier, setup_r
 from gptkit.errors import UserError, run_main
 from gptkit.fp8 import check_fp8, convert_to_fp8
 from gptkit.hellaswag import evaluate_hellaswag, hellaswag_file, read_examples
-from gptkit.hf_export import is_openai_gpt2
 from gptkit.losses import check_cross_entropy
 from gptkit.metrics import TrainingReport
 from gptkit.micro_batch import find_micro_batch_size
-from gptkit.optim import build_optimizer, config_peaks_kept, load_optimizer_state
+from gptkit.optim import build_optimizer
 from gptkit.parallel import clip_gradients, gradient_sync, is_sharded, wrap_model
+from gptkit.pretrained import warm_start_overrides
 from gptkit.run_lock import RunLock
 from gptkit.sampling import sample
-from gptkit.schedule import learning_rate
-from gptkit.sharded_checkpoint import (
-    checkpoint_to_resume,
-    load_sharded_checkpoint,
-    process_state,
-    save_sharded_checkpoint,
-)
+from gptkit.schedule import lr_at_step
 from gptkit.shards import find_shards
 from gptkit.tokenizer import get_tokenizer
+from gptkit.training_checkpoint import TrainingCheckpoint, TrainingParts
 from model import GPT, GPTConfig
-
-# The model settings a GPT-2 warm start always takes from the config, given or not (the default vocab_size pads
-# GPT-2's 50257 tokens to 50304, as the scratch models have).
-WARM_START_SETTINGS = {"pos_emb", "rope_theta", "vocab_size", "block_size", "dropout"}
 
 
 def build_model(model_config, model_settings, cfg, checkpoint):
@@ -60,10 +50,7 @@ def build_model(model_config, model_settings, cfg, checkpoint):
         return GPT.from_checkpoint(checkpoint, **model_settings)
     if cfg.init_from in ("scratch", "auto"):  # auto without a checkpoint in out_dir starts from scratch
         return GPT(model_config)
-    if not is_openai_gpt2(cfg.init_from):  # a folder export_hf.py wrote keeps its own shape, as a checkpoint does
-        return GPT.from_pretrained(cfg.init_from, **model_settings)
-    warm_start = WARM_START_SETTINGS | set(model_settings)
-    return GPT.from_pretrained(cfg.init_from, **{k: getattr(model_config, k) for k in warm_start})
+    return GPT.from_pretrained(cfg.init_from, **warm_start_overrides(cfg.init_from, model_config, model_settings))
 
 
 def gradient_accumulation_steps(cfg, micro_batch_size, block_size, world_size):
@@ -129,24 +116,6 @@ def evaluate_val_loss(model, val_loader_args, cfg, run):
     return all_reduce_mean(torch.stack(losses).mean(), run.world_size).item()
 
 
-def restore_training_state(checkpoint, model, optimizer, scaler, train_batches, cfg, run):
-    """Take up a checkpoint's optimizer, scaler, data position and RNG state (a sharded checkpoint's weights
-    too); returns its step."""
-    if "sharded_path" in checkpoint:
-        with config_peaks_kept(optimizer):
-            load_sharded_checkpoint(checkpoint["sharded_path"], model, optimizer)
-        own = process_state(checkpoint, run.rank)
-    else:
-        load_optimizer_state(optimizer, checkpoint["optimizer"], cfg)
-        own = checkpoint
-    scaler.load_state_dict(checkpoint["scaler"])
-    train_batches.load_state_dict(own["data"])
-    set_rng_state(own["rng"])
-    if run.is_master:
-        print(f"resuming from step {checkpoint['step']} of {checkpoint.get('sharded_path', 'ckpt.pt')}")
-    return checkpoint["step"]
-
-
 class StopRequest:
     """Turns SIGTERM (preemption, out of credits) and Ctrl-C into a flag the training loop checks each step."""
 
@@ -171,8 +140,8 @@ def main(argv):
         check_fp8(run)  # refused before anything is written
     lock = RunLock.for_run(cfg.out_dir, run)  # one run per out_dir, and out_dir is writable, before any work
     out_dir = Path(cfg.out_dir)
-    checkpoint_path = out_dir / ("ckpt" if cfg.parallelism == "fsdp" else "ckpt.pt")  # fsdp: a folder of shards
-    checkpoint = checkpoint_to_resume(out_dir, cfg.init_from, cfg.parallelism)  # None: start as configured
+    run_checkpoint = TrainingCheckpoint(cfg, run)  # where this run's checkpoint lives, how it is written and read
+    checkpoint = run_checkpoint.find()  # the one to resume, or None: start as configured
 
     # model, on this process' device
     torch.manual_seed(cfg.seed)
@@ -191,8 +160,12 @@ def main(argv):
     grad_accum_steps = gradient_accumulation_steps(cfg, micro_batch_size, model_config.block_size, run.world_size)
     train_batches, val_loader_args = training_data(cfg, run, micro_batch_size, model_config)
     tokenizer_name = train_batches.tokenizer_name
-    hellaswag_on = cfg.hellaswag_interval > 0 and tokenizer_name == "gpt2"
-    if hellaswag_on and run.is_master:
+    if cfg.hellaswag_interval > 0 and tokenizer_name != "gpt2":  # HellaSwag is scored in GPT-2 tokens
+        raise UserError(
+            f"hellaswag_interval needs GPT-2 tokens, but {cfg.data_dir} holds {tokenizer_name!r} tokens: "
+            "set hellaswag_interval=0, or train on GPT-2 shards"
+        )
+    if cfg.hellaswag_interval > 0 and run.is_master:
         read_examples(hellaswag_file(cfg.hellaswag_data))  # downloaded and checked before training, not later
     barrier(run.world_size)
 
@@ -203,10 +176,16 @@ def main(argv):
     # optimizer (and gradient scaler for float16); a resumed run takes up their state, the data position and RNG
     optimizer = build_optimizer(raw_model.named_parameters(), cfg, run.device_type)
     scaler = torch.amp.GradScaler(run.device_type, enabled=run.dtype == "float16")
-    step, saved_step = 0, None
+    parts = TrainingParts(raw_model, optimizer, scaler, train_batches)  # what a checkpoint holds the state of
+    step = 0
     if checkpoint is not None:
-        step = saved_step = restore_training_state(checkpoint, raw_model, optimizer, scaler, train_batches, cfg, run)
-        checkpoint = None  # free the memory
+        step = run_checkpoint.restore(checkpoint, parts)
+        if run.is_master:
+            print(f"resuming from step {step} of {run_checkpoint.path}")
+    # only checkpoints a resume trains from are written; a bad step stops the run or rolls it back (on_nonfinite)
+    check_batch = next(validation_batches(num_batches=1, **val_loader_args))
+    guard = CheckpointGuard(run_checkpoint, parts, run, check_batch, resumed=checkpoint)
+    checkpoint = None  # free the memory
 
     # what this run is, printed and saved; then one report per logged step, to console, metrics.jsonl and wandb
     derived = dict(micro_batch_size=micro_batch_size, grad_accum_steps=grad_accum_steps, processes=run.world_size)
@@ -216,27 +195,6 @@ def main(argv):
         print(json.dumps(resolved, indent=1))
         (out_dir / "config.json").write_text(json.dumps(resolved, indent=1))
     report = TrainingReport(run, cfg, resolved, raw_model.flops_per_token(), start_step=step)
-    check_batch = next(validation_batches(num_batches=1, **val_loader_args))
-    guard = CheckpointGuard(checkpoint_path, run, check_batch, saved_step)  # never a checkpoint of bad weights
-
-    def training_state():  # besides the weights and the optimizer, and each process' own part
-        return {
-            "model_config": asdict(model_config),
-            "train_config": asdict(cfg),
-            "scaler": scaler.state_dict(),
-            "step": step,
-            "tokenizer": tokenizer_name,
-        }
-
-    def own_state():  # this process' data position and RNG state
-        return {"data": train_batches.state_dict(), "rng": rng_state()}
-
-    def save():  # fsdp: every process writes its shards to out_dir/ckpt; ddp: rank 0 writes out_dir/ckpt.pt
-        if cfg.parallelism == "fsdp":
-            save_sharded_checkpoint(out_dir, raw_model, optimizer, training_state(), own_state(), run)
-        else:
-            weights = {"model": raw_model.state_dict(), "optimizer": optimizer.state_dict()}
-            save_checkpoint(checkpoint_path, {**weights, **training_state(), **own_state()})
 
     def due(interval):  # 0 turns an interval off; the last step counts for every interval that is on
         return interval > 0 and (step % interval == 0 or step == cfg.max_iters)
@@ -244,35 +202,37 @@ def main(argv):
     stop = StopRequest()
     model.train()
     while step < cfg.max_iters:
-        lr = learning_rate(step, cfg)  # AdamW's, logged; each group follows the schedule from its own peak
+        lr = lr_at_step(step, cfg)  # AdamW's, logged; each group follows the schedule from its own peak
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, cfg, group["peak_lr"])
+            group["lr"] = lr_at_step(step, cfg, group["peak_lr"])
         loss_sum, grad_norm = train_step(model, optimizer, scaler, train_batches, grad_accum_steps, cfg, run)
         step += 1
 
-        # The host waits for the GPU only where the loss is logged or a checkpoint is due. Loss and gradient norm
-        # are checked there, so a checkpoint never comes from a non-finite step. All processes take the same
-        # branch; in DDP they agree to stop on such a step.
+        # The host waits for the GPU only where the loss is logged or a checkpoint is due, and the step is judged
+        # there, on the loss averaged over the processes: all take the same branch (gptkit/checkpoint_guard.py).
         save_now = due(cfg.checkpoint_interval) or step == cfg.max_iters
         stopping = False
         if due(cfg.log_interval) or save_now or (run.world_size == 1 and stop.requested):
             loss = all_reduce_mean(loss_sum, run.world_size).item()
-            guard.check_step(step, loss, grad_norm.item(), gradient_scaling=scaler.is_enabled())
             stopping = all_reduce_max(stop.requested, run.world_size, run.device) > 0
+            problem = guard.check_step(step, loss, grad_norm.item(), scaler.is_enabled(), saving=save_now or stopping)
+            if problem:  # on_nonfinite="rollback": back to the last checkpoint, past the batches read since
+                step = guard.roll_back(step, problem, report)
+                continue
             if due(cfg.log_interval):
                 report.training_step(step, loss, lr, grad_norm.item(), raw_model.last_aux_loss)
         if due(cfg.eval_interval):
             report.evaluation(step, val_loss=evaluate_val_loss(model, val_loader_args, cfg, run))
-        if due(cfg.hellaswag_interval) and hellaswag_on:
-            result = evaluate_hellaswag(raw_model, cfg.hellaswag_data, run, cfg.hellaswag_limit)
+        if due(cfg.hellaswag_interval):
+            result = evaluate_hellaswag(raw_model, run, data_path=cfg.hellaswag_data, limit=cfg.hellaswag_limit)
             report.evaluation(step, hellaswag_acc=result["acc"], hellaswag_acc_norm=result["acc_norm"])
         if due(cfg.sample_interval) and (run.is_master or is_sharded(raw_model)):  # sharded: all ranks forward
             tokenizer = get_tokenizer(tokenizer_name)
-            text = sample(raw_model, tokenizer, "", 1, cfg.sample_tokens, 0.8, 200, cfg.seed, run.device, run.dtype)
+            text = sample(raw_model, tokenizer, "", run, max_new_tokens=cfg.sample_tokens, seed=cfg.seed)
             if run.is_master:
                 print(f"step {step} sample:\n{text[0]}\n")
         if save_now or stopping:
-            guard.save(step, raw_model, save, every_rank=cfg.parallelism == "fsdp")
+            guard.save(step)
         if stopping:
             if run.is_master:
                 print(f"stopped by a signal at step {step}; continue with --init_from=resume")

@@ -21,18 +21,30 @@ TRAINING_STATE = ("optimizer", "scaler", "step", "data", "rng")
 
 
 def save_checkpoint(path, checkpoint):
-    """Writes checkpoint to path, or raises a UserError (disk full, read-only) leaving the old file as it was
-    and no temporary file behind."""
+    """Writes checkpoint to path, or raises a UserError that gives the system's reason ("No space left on
+    device"), leaving the old file as it was and no temporary file behind."""
     path = Path(path)
     temporary = path.with_name(path.name + ".tmp")
     try:
-        torch.save(checkpoint, temporary)
+        # through a file we opened: a failed write is an OSError with its errno, where torch.save given a path
+        # reports "[enforce fail at inline_container.cc ...]" instead
+        with open(temporary, "wb") as f:
+            torch.save(checkpoint, f)
         os.replace(temporary, path)
-    except (OSError, RuntimeError) as e:  # torch.save reports a failed write as RuntimeError ("enforce fail")
+    except (OSError, RuntimeError) as e:
         with contextlib.suppress(OSError):
             temporary.unlink(missing_ok=True)
-        reason = e.strerror if isinstance(e, OSError) else f"{str(e).strip()[:200]} (is the disk full?)"
-        raise UserError(f"could not write checkpoint {path}: {reason}") from None
+        raise UserError(f"could not write checkpoint {path}: {write_error_reason(e)}") from None
+
+
+def write_error_reason(error):
+    """A failed write's cause as the system names it (No space left on device, Read-only file system): the
+    OSError in error's chain. torch.save's clean-up after a failed write can raise an "[enforce fail at
+    inline_container.cc ...] unexpected pos" of its own, with the OSError as its context."""
+    cause = error
+    while cause is not None and not (isinstance(cause, OSError) and cause.strerror):
+        cause = cause.__cause__ or cause.__context__
+    return cause.strerror if cause is not None else f"{str(error).strip()[:200]} (is the disk full?)"
 
 
 def load_checkpoint(path, required=("model", "model_config")):

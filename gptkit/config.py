@@ -21,12 +21,13 @@ from gptkit.losses import IMPLEMENTATIONS as CROSS_ENTROPY
 
 INIT_FROM = ("scratch", "resume", "auto")
 PARALLELISMS = ("ddp", "fsdp")
-DTYPES = ("auto", "float32", "bfloat16", "float16")
+COMPUTE_DTYPES = ("auto", "float32", "bfloat16", "float16")  # what the matmuls compute in
 DEVICES = ("auto", "cuda", "cpu", "mps")
 WANDB_MODES = ("online", "offline")
 OPTIMIZERS = ("adamw", "muon")
 LR_SCHEDULES = ("cosine", "wsd")
 MUON_ADJUST_LR = ("original", "match_rms_adamw")
+ON_NONFINITE = ("stop", "rollback")
 
 
 def read_config_file(path):
@@ -173,6 +174,11 @@ class TrainConfig:
     cross_entropy: str = "chunked"  # the loss without the whole batch's logits; "full", or "liger" (CUDA)
     fp8: bool = False  # Linear layers in float8 via torchao (GPUs of compute capability 8.9+)
     seed: int = 1337
+    # a bad step (non-finite loss or gradient norm, or a loss spike) either "stop"s the run, keeping its last good
+    # checkpoint, or "rollback": reload that checkpoint, skip the batches read since, go on (gptkit/checkpoint_guard.py)
+    on_nonfinite: str = "stop"
+    loss_spike_factor: float = 0.0  # a spike: a loss over this times the running average of earlier ones; 0: off
+    max_rollbacks: int = 3  # rollbacks in one process' run; the next bad step stops it
 
     def __post_init__(self):
         problems = []
@@ -207,7 +213,7 @@ class TrainConfig:
         if not named and not (self.init_from and Path(self.init_from).is_dir()):
             valid = ", ".join(INIT_FROM)
             problems.append(f"init_from must be {valid}, a GPT-2 name or a folder, got {self.init_from!r}")
-        choices = {"dtype": DTYPES, "device": DEVICES, "wandb_mode": WANDB_MODES, "parallelism": PARALLELISMS}
+        choices = {"dtype": COMPUTE_DTYPES, "device": DEVICES, "wandb_mode": WANDB_MODES, "parallelism": PARALLELISMS}
         choices.update(optimizer=OPTIMIZERS, lr_schedule=LR_SCHEDULES, muon_adjust_lr=MUON_ADJUST_LR)
         choices.update(cross_entropy=CROSS_ENTROPY)
         for key, valid in choices.items():
@@ -219,5 +225,11 @@ class TrainConfig:
             problems.append("cross_entropy 'liger' runs with parallelism 'ddp' only for now")
         if self.parallelism == "fsdp" and self.optimizer == "muon":  # Muon orthogonalises whole matrices, not shards
             problems.append("optimizer 'muon' runs with parallelism 'ddp' only for now")
+        if self.on_nonfinite not in ON_NONFINITE:
+            problems.append(f"on_nonfinite must be one of {', '.join(ON_NONFINITE)}, got {self.on_nonfinite!r}")
+        if self.loss_spike_factor != 0 and not self.loss_spike_factor > 1:
+            problems.append(f"loss_spike_factor must be 0 (off) or above 1, got {self.loss_spike_factor}")
+        if self.max_rollbacks < 0:
+            problems.append(f"max_rollbacks must be >= 0, got {self.max_rollbacks}")
         if problems:
             raise UserError("bad training settings: " + "; ".join(problems))

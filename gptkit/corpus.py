@@ -139,6 +139,70 @@ def _write_progress(progress_file, settings, shards_done, next_document, next_to
     os.replace(temporary, progress_file)
 
 
+class ShardWriter:
+    """Tokens into shards of out_dir, one shard after another: shard 0 (validation) holds val_tokens tokens, the
+    others shard_size. A shard is written as soon as it is full, and progress.json then records where the next
+    one starts (document index, token within it)."""
+
+    def __init__(self, out_dir, settings, shards_done):
+        self.out_dir, self.settings = Path(out_dir), settings
+        self.vocab_size = VOCAB_SIZES[settings["tokenizer"]]
+        self.shard_index = shards_done
+        self.buffer = np.empty(self.capacity(), dtype=token_dtype(self.vocab_size))
+        self.filled = 0  # tokens of the buffer in use
+
+    def capacity(self):
+        return self.settings["val_tokens"] if self.shard_index == 0 else self.settings["shard_size"]
+
+    def paths(self):
+        """The finished shards."""
+        return [_shard_path(self.out_dir, self.settings["prefix"], i) for i in range(self.shard_index)]
+
+    def add(self, tokens, document_index, start=0):
+        """tokens[start:] of the document at document_index (start > 0: the rest of a document whose beginning is
+        in a finished shard); returns how many tokens that is."""
+        position = start
+        while position < len(tokens):
+            take = min(len(self.buffer) - self.filled, len(tokens) - position)
+            self.buffer[self.filled : self.filled + take] = tokens[position : position + take]
+            self.filled, position = self.filled + take, position + take
+            if self.filled == len(self.buffer):
+                more_in_document = position < len(tokens)
+                next_token = position if more_in_document else 0
+                self.finish_shard(document_index if more_in_document else document_index + 1, next_token)
+        return position - start
+
+    def finish_shard(self, next_document, next_token, complete=False):
+        """The buffer as the next shard; progress then says the shard after it starts at next_token of
+        next_document."""
+        path = _shard_path(self.out_dir, self.settings["prefix"], self.shard_index)
+        write_shard(path, self.buffer[: self.filled], self.settings["tokenizer"], self.vocab_size)
+        self.shard_index += 1
+        self.write_progress(next_document, next_token, complete)
+        self.buffer, self.filled = np.empty(self.capacity(), dtype=self.buffer.dtype), 0
+
+    def write_progress(self, next_document, next_token, complete):
+        progress_file = self.out_dir / "progress.json"
+        _write_progress(progress_file, self.settings, self.shard_index, next_document, next_token, complete)
+
+    def finish(self, documents_seen):
+        """The last shard and the final progress record, after documents_seen documents in all; returns every
+        shard's path. A corpus too small for a validation split and some training data is refused."""
+        if self.shard_index == 0 and self.filled == 0:
+            raise UserError("no documents in the input")
+        if self.shard_index == 0 or (self.shard_index == 1 and self.filled == 0):
+            val_tokens = self.settings["val_tokens"]
+            raise UserError(
+                f"the corpus has only {self.filled or val_tokens} tokens: not enough for a validation split of "
+                f"{val_tokens} tokens and any training data; use a smaller val_tokens"
+            )
+        if self.filled:
+            self.finish_shard(documents_seen, 0, complete=True)
+        else:  # the last shard ended exactly at the corpus' end
+            self.write_progress(documents_seen, 0, complete=True)
+        return self.paths()
+
+
 def write_token_shards(documents, out_dir, prefix, tokenizer_name, shard_size, val_tokens, workers=None):
     """Tokenize documents into shards in out_dir; returns the list of shard paths (skips finished work)."""
     if val_tokens < 1 or shard_size < 1:
@@ -146,64 +210,28 @@ def write_token_shards(documents, out_dir, prefix, tokenizer_name, shard_size, v
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = {"prefix": prefix, "tokenizer": tokenizer_name, "shard_size": shard_size, "val_tokens": val_tokens}
-    progress_file = out_dir / "progress.json"
-    progress = _read_progress(progress_file, settings)
+    progress = _read_progress(out_dir / "progress.json", settings)
     if progress["complete"]:
         print(f"{out_dir}: all {progress['shards_done']} shards already prepared")
         return [_shard_path(out_dir, prefix, i) for i in range(progress["shards_done"])]
 
     get_tokenizer(tokenizer_name)  # fail here, once, if its files are missing: not in every worker
-    vocab_size = VOCAB_SIZES[tokenizer_name]
-    shard_index = progress["shards_done"]
+    writer = ShardWriter(out_dir, settings, progress["shards_done"])
     documents = itertools.islice(documents, progress["next_document"], None)  # skip what finished shards hold
     skip_tokens = progress["next_token"]  # of the first document: its start is in the last finished shard
     document_index = progress["next_document"]
-
-    def capacity(index):
-        return val_tokens if index == 0 else shard_size
-
-    buffer = np.empty(capacity(shard_index), dtype=token_dtype(vocab_size))
-    filled = 0
-
-    def finish_shard(next_document, next_token, complete=False):
-        nonlocal shard_index, buffer, filled
-        write_shard(_shard_path(out_dir, prefix, shard_index), buffer[:filled], tokenizer_name, vocab_size)
-        shard_index += 1
-        _write_progress(progress_file, settings, shard_index, next_document, next_token, complete)
-        buffer, filled = np.empty(capacity(shard_index), dtype=buffer.dtype), 0
-
     workers = workers or os.cpu_count()
-    bar = tqdm(unit="tok", unit_scale=True, desc=f"{prefix} shard {shard_index}")
+    bar = tqdm(unit="tok", unit_scale=True, desc=f"{prefix} shard {writer.shard_index}")
     with mp.Pool(workers, initializer=_start_worker, initargs=(tokenizer_name,)) as pool:
         for chunk in _chunks(documents, DOCUMENTS_PER_CHUNK):
             for tokens in pool.imap(_tokenize, chunk, chunksize=16):
-                position, skip_tokens = skip_tokens, 0  # after a resume, the first document's start is written
-                while position < len(tokens):
-                    take = min(len(buffer) - filled, len(tokens) - position)
-                    buffer[filled : filled + take] = tokens[position : position + take]
-                    filled, position = filled + take, position + take
-                    if filled == len(buffer):
-                        more_in_document = position < len(tokens)
-                        next_token = position if more_in_document else 0
-                        finish_shard(document_index if more_in_document else document_index + 1, next_token)
-                        bar.set_description(f"{prefix} shard {shard_index}")
-                    bar.update(take)
+                bar.update(writer.add(tokens, document_index, start=skip_tokens))
+                skip_tokens = 0  # only the first document after a resume began in a finished shard
                 document_index += 1
+                bar.set_description(f"{prefix} shard {writer.shard_index}", refresh=False)
                 bar.set_postfix(docs=document_index, refresh=False)
     bar.close()
-
-    if shard_index == 0 and filled == 0:
-        raise UserError("no documents in the input")
-    if shard_index == 0 or (shard_index == 1 and filled == 0):
-        raise UserError(
-            f"the corpus has only {filled or val_tokens} tokens: not enough for a validation split of "
-            f"{val_tokens} tokens and any training data; use a smaller val_tokens"
-        )
-    if filled:
-        finish_shard(document_index, 0, complete=True)
-    else:  # the last shard ended exactly at the corpus' end
-        _write_progress(progress_file, settings, shard_index, document_index, 0, complete=True)
-    return [_shard_path(out_dir, prefix, i) for i in range(shard_index)]
+    return writer.finish(document_index)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -4,14 +4,21 @@ its place in the distributed run.
 
 torchrun sets RANK, LOCAL_RANK and WORLD_SIZE; without them this is a single process. The process group uses
 NCCL on CUDA and gloo on CPU (multi-process CPU runs are what the tests use to check DDP).
+
+Under torchrun every round of workers (the first, and each restart) sets its process group up under a name no
+earlier round used, agreed on by all its processes, so a restarted round never reads what a killed one left in
+torchrun's store.
 """
 
 import gc
 import os
+import time
+import uuid
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch.distributed.constants import default_pg_timeout
 
 from gptkit.errors import UserError
 from gptkit.precision import autocast_context, pick_dtype
@@ -70,14 +77,67 @@ def setup_run(device_choice="auto", dtype_choice="auto"):
             raise UserError(f"LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} GPUs on this node")
         device = f"cuda:{local_rank}"
         torch.cuda.set_device(device)
-    dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
+    join_process_group("nccl" if device.startswith("cuda") else "gloo", rank, world_size)
     return Run(rank, local_rank, world_size, device, dtype)
 
 
-def all_reduce_mean(tensor, world_size):
-    """The mean of tensor over all processes (tensor itself in a single process)."""
+def join_process_group(backend, rank, world_size):
+    """init_process_group, with this round's keys apart from any earlier round's.
+
+    torchrun's agent hosts the store the workers meet in (TORCHELASTIC_USE_AGENT_STORE=True) and keeps it for the
+    whole job, restarts included, while the process group writes its keys (each gloo process' address, NCCL's
+    unique id) under the same names in every round. After a worker was killed, a restarted process could read the
+    address its killed predecessor left there before the new one overwrote it: "Gloo connectFullMesh failed ...
+    Connection refused", or, when that port had been taken since, a wait that never ends (LOGBOOK, issue 18)."""
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":  # rank 0 starts a new store: nothing left over
+        dist.init_process_group(backend=backend)
+        return
+    address, port = os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"])
+    store = dist.TCPStore(address, port, is_master=False, timeout=default_pg_timeout)
+    name = round_name(store, rank, world_size)
+    dist.init_process_group(backend=backend, store=dist.PrefixStore(name, store), rank=rank, world_size=world_size)
+
+
+ROUND_KEY = "gptkit/round"  # the name rank 0 gave the latest round
+
+
+def round_name(store, rank, world_size):
+    """A name that all processes of this round get and no earlier round used.
+
+    Rank 0 makes one up and writes it; every other process takes its seat in the round it reads, and keeps the
+    name once its own seat holds its own mark and rank 0 has opened the round (which rank 0 does when every seat
+    is taken). A name read before rank 0 wrote this round's is a killed round's: either its seat was taken by the
+    killed process, or the round never opens (its rank 0 is gone: torchrun starts a round only after every
+    process of the last one has exited). Either way the process reads again until the name is new. Waits at most
+    the store's timeout."""
+    if rank == 0:
+        name = f"gptkit/{uuid.uuid4().hex}"
+        store.set(ROUND_KEY, name)
+        store.wait([f"{name}/seat/{r}" for r in range(1, world_size)])
+        store.set(f"{name}/open/{world_size}", "")  # the world size too: a round of another size is not this one
+        return name
+    mark = uuid.uuid4().hex
+    deadline = time.monotonic() + store.timeout.total_seconds()
+    while time.monotonic() < deadline:
+        name = store.get(ROUND_KEY).decode()
+        seat = store.compare_set(f"{name}/seat/{rank}", "", mark).decode()  # takes the seat only if it is free
+        if seat == mark and store.check([f"{name}/open/{world_size}"]):
+            return name
+        time.sleep(0.1)
+    raise TimeoutError(f"rank {rank}: rank 0 opened no round of {world_size} processes in {store.timeout}")
+
+
+def all_reduce_sum(tensor, world_size):
+    """The sum of tensor over all processes, in place (tensor itself in a single process)."""
     if world_size > 1:
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+def all_reduce_mean(tensor, world_size):
+    """The mean of tensor over all processes, in place (tensor itself in a single process)."""
+    if world_size > 1:
+        all_reduce_sum(tensor, world_size)
         tensor /= world_size
     return tensor
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from gptkit.distributed import all_gather_objects, all_reduce_sum
 from gptkit.errors import UserError
 from gptkit.tokenizer import get_tokenizer
 
@@ -110,8 +111,9 @@ def score_endings(model, tokens, mask):
     return summed, summed / ending.sum(dim=1)
 
 
-def evaluate_hellaswag(model, data_path, run, limit=0, progress=False):
-    """{"acc", "acc_norm", "examples", "predictions"} over the examples, split across the run's processes."""
+def evaluate_hellaswag(model, run, *, data_path="", limit=0, progress=False):
+    """{"acc", "acc_norm", "examples", "predictions"} over the examples of data_path (empty: the validation set,
+    downloaded once; limit: only the first examples), split across the run's processes (gptkit.distributed.Run)."""
     tokenizer = get_tokenizer("gpt2")
     examples = read_examples(hellaswag_file(data_path))
     examples = examples[:limit] if limit else examples
@@ -135,11 +137,9 @@ def evaluate_hellaswag(model, data_path, run, limit=0, progress=False):
         counts += torch.tensor([1, prediction == label, prediction_norm == label], device=run.device)
         predictions.append((i, prediction, prediction_norm))
         bar.set_postfix(acc_norm=f"{counts[2].item() / counts[0].item():.4f}", refresh=False)
-    if run.world_size > 1:
-        torch.distributed.all_reduce(counts)
-        every_rank = [None] * run.world_size
-        torch.distributed.all_gather_object(every_rank, predictions)
-        predictions = sorted(p for rank_predictions in every_rank for p in rank_predictions)
+    all_reduce_sum(counts, run.world_size)
+    every_rank = all_gather_objects(predictions, run.world_size)
+    predictions = sorted(p for rank_predictions in every_rank for p in rank_predictions)
     model.train(was_training)
     n, right, right_norm = counts.tolist()
     return {"acc": right / n, "acc_norm": right_norm / n, "examples": int(n), "predictions": predictions}

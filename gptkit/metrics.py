@@ -96,6 +96,15 @@ class TrainingReport:
         print(f"step {step}: " + ", ".join(f"{name} {value:.4f}" for name, value in figures.items()))
         self.log.log(step, tokens=step * self.tokens_per_step, **figures)
 
+    def rollback(self, step, back_to, message, **figures):
+        """A rollback at step to the checkpoint of step back_to (gptkit/checkpoint_guard.py): the message
+        printed, the figures logged; the speed is measured afresh from back_to."""
+        self.last_time, self.last_step = time.perf_counter(), back_to
+        if self.log is None:
+            return
+        print(message)
+        self.log.log(step, **figures)
+
     def close(self):
         if self.log is not None:
             self.log.close()

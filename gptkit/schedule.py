@@ -14,7 +14,7 @@ Muon); the floor scales with the peak, min_lr / learning_rate of it.
 import math
 
 
-def learning_rate(step, cfg, peak_lr=None):
+def lr_at_step(step, cfg, peak_lr=None):
     """The learning rate at step (counted from 0) for a group whose peak is peak_lr (default learning_rate)."""
     peak = cfg.learning_rate if peak_lr is None else peak_lr
     floor = cfg.min_lr if peak == cfg.learning_rate else cfg.min_lr * peak / (cfg.learning_rate or math.inf)

@@ -28,7 +28,7 @@ import torch.distributed.checkpoint as dcp
 from torch.distributed.checkpoint.api import CheckpointException
 from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 
-from gptkit.checkpoint import check_resumable, load_checkpoint, save_checkpoint
+from gptkit.checkpoint import load_checkpoint, save_checkpoint, write_error_reason
 from gptkit.distributed import all_gather_objects, barrier, on_master
 from gptkit.errors import UserError
 
@@ -67,7 +67,7 @@ def save_sharded_checkpoint(out_dir, model, optimizer, state, process_state, run
         with single_process_quiet():
             dcp.save({"model": model_state, "optimizer": optimizer_state}, checkpoint_id=temporary)
     except CheckpointException as e:  # raised on every process alike
-        raise UserError(f"could not write the sharded checkpoint {temporary}: {str(e).strip()[:200]}") from None
+        raise UserError(f"could not write the sharded checkpoint {temporary}: {first_failure(e)}") from None
     processes = all_gather_objects(process_state, run.world_size)
 
     def publish():  # rank 0, once dcp.save has returned: every process' shards and the metadata are written
@@ -83,6 +83,13 @@ def save_sharded_checkpoint(out_dir, model, optimizer, state, process_state, run
 
     # every process waits for rank 0 here, and all stop together if it failed
     on_master(run, publish, failure=f"rank 0 could not write the sharded checkpoint {final}")
+
+
+def first_failure(error):
+    """The cause of a failed DCP save as the system names it: the first process' own exception (an OSError
+    for a full disk), not DCP's report of every process' traceback."""
+    failures = list(error.failures.values())
+    return write_error_reason(failures[0][0]) if failures else str(error).strip()[:200]
 
 
 def read_training_state(path):
@@ -110,30 +117,6 @@ def process_state(training_state, rank):
     """
     processes = training_state["processes"]
     return processes[rank % len(processes)]
-
-
-def checkpoint_to_resume(out_dir, init_from, parallelism):
-    """What a run takes up: for init_from "resume" the checkpoint its parallelism writes (ddp: ckpt.pt; fsdp:
-    the sharded folder, given as this module's training state with its "sharded_path"), for "auto" that one
-    if it exists. None: start as configured. A checkpoint of the other kind is refused, never ignored."""
-    if init_from not in ("resume", "auto"):
-        return None
-    full, sharded = Path(out_dir) / "ckpt.pt", sharded_checkpoint_path(out_dir)
-    if parallelism == "fsdp" and sharded is not None:
-        return {**read_training_state(sharded), "sharded_path": sharded}
-    if parallelism == "ddp" and full.is_file():
-        checkpoint = load_checkpoint(full)
-        if "optimizer" not in checkpoint and sharded is not None:
-            raise UserError(f"{full} holds weights only (consolidated): resume the run with --parallelism=fsdp")
-        check_resumable(checkpoint, full)
-        return checkpoint
-    if parallelism == "ddp" and sharded is not None:
-        raise UserError(f"{out_dir} holds a sharded checkpoint ({sharded}): resume with --parallelism=fsdp")
-    if parallelism == "fsdp" and full.is_file():
-        raise UserError(f"{out_dir} holds {full}, not a sharded checkpoint: resume with --parallelism=ddp")
-    if init_from == "resume":
-        raise UserError(f"no checkpoint at {full if parallelism == 'ddp' else Path(out_dir) / FOLDER}")
-    return None
 
 
 def consolidate(path, output):

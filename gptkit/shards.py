@@ -18,7 +18,7 @@ from gptkit.errors import UserError
 MAGIC = b"GPTSHARD"
 VERSION = 1
 HEADER = struct.Struct("<8sHHQ32s12x")  # 64 bytes
-DTYPES = {2: np.uint16, 4: np.uint32}
+TOKEN_DTYPES = {2: np.uint16, 4: np.uint32}  # a token's numpy dtype, by its size in bytes (the header says it)
 
 
 def token_dtype(vocab_size):
@@ -47,13 +47,13 @@ def read_header(path):
     if len(raw) < HEADER.size or raw[: len(MAGIC)] != MAGIC:
         raise UserError(f"{path} is not a token shard (no {MAGIC.decode()} header); re-run the prepare script")
     magic, version, itemsize, count, name = HEADER.unpack(raw)
-    if version != VERSION or itemsize not in DTYPES:
+    if version != VERSION or itemsize not in TOKEN_DTYPES:
         raise UserError(f"{path}: unsupported shard version {version} or token size {itemsize}")
     expected_size = HEADER.size + count * itemsize
     actual_size = path.stat().st_size
     if actual_size != expected_size:
         raise UserError(f"{path} is truncated or damaged: {actual_size} bytes, header says {expected_size}")
-    return name.rstrip(b"\0").decode(), count, DTYPES[itemsize]
+    return name.rstrip(b"\0").decode(), count, TOKEN_DTYPES[itemsize]
 
 
 def read_shard(path):

@@ -6,8 +6,10 @@ Test files mirror the code: tests/test_<command>.py for a root command, tests/gp
 of the package. Helpers are imported with `from conftest import ...`; fixtures are found by pytest.
 """
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import asdict
@@ -53,6 +55,30 @@ def snapshot(*folders):
 
     paths = (p for folder in folders for p in sorted(Path(folder).rglob("*")))
     return {p: p.read_bytes() for p in paths if p.is_file() and p.name != LOCK_NAME}
+
+
+def torchrun_workers(launcher_pid):
+    """{rank: pid} of the processes a running torchrun launcher started (Linux: read from /proc)."""
+    workers = {}
+    for pid in Path(f"/proc/{launcher_pid}/task/{launcher_pid}/children").read_text().split():
+        environ = Path(f"/proc/{pid}/environ").read_text().split("\0")
+        workers.update({int(entry[5:]): int(pid) for entry in environ if entry.startswith("RANK=")})
+    return workers
+
+
+def torchrun_output(launcher, timeout):
+    """(stdout, stderr, hung) of a torchrun Popen once it ends; after timeout seconds it and its workers are
+    killed (hung=True). torchrun starts each worker in a session of its own: killing the launcher alone would
+    leave a hung worker running, holding the output pipes open, and this would wait for ever."""
+    try:
+        return (*launcher.communicate(timeout=timeout), False)
+    except subprocess.TimeoutExpired:
+        workers = torchrun_workers(launcher.pid)
+        launcher.kill()  # first, so that it restarts none of them
+        for pid in workers.values():
+            with contextlib.suppress(ProcessLookupError):  # one that ended meanwhile
+                os.killpg(pid, signal.SIGKILL)
+        return (*launcher.communicate(), True)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -1,5 +1,4 @@
 import json
-import sys
 
 import pytest
 
@@ -17,10 +16,9 @@ def test_a_run_without_metrics_is_a_one_line_error(tmp_path):
         plot_runs([tmp_path], tmp_path / "loss.png")
 
 
-def test_plot_writes_the_png_into_the_first_run(tmp_path, monkeypatch, capsys):
+def test_plot_writes_the_png_into_the_first_run(tmp_path, capsys):
     records = [{"step": s, "loss": 5.0 / s, "tokens": 100 * s} for s in range(1, 6)] + [{"step": 5, "val_loss": 1.2}]
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    monkeypatch.setattr(sys, "argv", ["plot.py", str(tmp_path), "--smooth", "2"])
-    main()
+    main([str(tmp_path), "--smooth", "2"])
     assert capsys.readouterr().out.strip() == f"wrote {tmp_path / 'loss.png'}"
     assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

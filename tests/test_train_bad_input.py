@@ -81,6 +81,15 @@ def test_byte_shards_take_a_padded_byte_vocabulary(trained, tmp_path):
     assert result.returncode == 0, result.stderr
 
 
+def test_hellaswag_on_byte_level_data_is_refused(trained):  # issue 18, item 5: no longer switched off silently
+    data_dir, out_dir = trained
+    before = snapshot(data_dir, out_dir)
+    flags = ("--max_iters=4", "--init_from=resume", "--hellaswag_interval=2")
+    result = train(*flags, data_dir=data_dir, out_dir=out_dir, check=False)
+    assert_one_line_error(result, f"hellaswag_interval needs GPT-2 tokens, but {data_dir} holds 'bytes' tokens")
+    assert snapshot(data_dir, out_dir) == before
+
+
 def test_weights_only_checkpoint_says_what_resuming_lacks(trained, tmp_path):  # item 4
     data_dir, out_dir = trained
     full = torch.load(out_dir / "ckpt.pt", weights_only=True)

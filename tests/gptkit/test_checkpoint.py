@@ -1,3 +1,4 @@
+import errno
 import os
 import pickle
 import random
@@ -7,7 +8,7 @@ import torch
 
 from conftest import small_checkpoint
 from gptkit import checkpoint
-from gptkit.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from gptkit.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state, write_error_reason
 from gptkit.errors import UserError
 from model import load_model
 
@@ -25,9 +26,8 @@ def test_an_interrupted_save_keeps_the_last_good_checkpoint(tmp_path, monkeypatc
     save_checkpoint(tmp_path / "ckpt.pt", state)
     good = (tmp_path / "ckpt.pt").read_bytes()
 
-    def dies_half_way(obj, path):
-        with open(path, "wb") as f:
-            f.write(good[: len(good) // 2])
+    def dies_half_way(obj, f):
+        f.write(good[: len(good) // 2])
         raise KeyboardInterrupt
 
     monkeypatch.setattr(checkpoint.torch, "save", dies_half_way)
@@ -35,6 +35,31 @@ def test_an_interrupted_save_keeps_the_last_good_checkpoint(tmp_path, monkeypatc
         save_checkpoint(tmp_path / "ckpt.pt", {**state, "step": 4})
     assert (tmp_path / "ckpt.pt").read_bytes() == good
     assert load_checkpoint(tmp_path / "ckpt.pt")["step"] == 3
+
+
+def test_a_full_disk_is_named_as_the_system_names_it(tmp_path):
+    _, state = small_checkpoint()
+    save_checkpoint(tmp_path / "ckpt.pt", state)
+    good = (tmp_path / "ckpt.pt").read_bytes()
+    (tmp_path / "ckpt.pt.tmp").symlink_to("/dev/full")  # every write fails there with ENOSPC, as on a full disk
+    with pytest.raises(UserError) as error:
+        save_checkpoint(tmp_path / "ckpt.pt", {**state, "step": 4})
+    assert str(error.value) == f"could not write checkpoint {tmp_path / 'ckpt.pt'}: No space left on device"
+    assert (tmp_path / "ckpt.pt").read_bytes() == good and not os.path.lexists(tmp_path / "ckpt.pt.tmp")
+
+
+def test_the_system_error_behind_torchs_own_is_the_reason():
+    # a write that fails half-way (a disk that fills up during the save): torch.save's clean-up then fails with
+    # an error of its own, raised while the OSError is handled (as on a small tmpfs: tests/test_train_unwritable.py)
+    torch_error = "[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598"
+    try:
+        try:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        except OSError:
+            raise RuntimeError(torch_error)  # noqa: B904
+    except RuntimeError as e:
+        assert write_error_reason(e) == "No space left on device"
+    assert write_error_reason(RuntimeError(torch_error)) == f"{torch_error} (is the disk full?)"
 
 
 class RunsCodeWhenUnpickled:

@@ -29,7 +29,7 @@ def test_batched_scores_equal_one_ending_at_a_time(examples_file):
     model = small_gpt2()
     tokenizer = get_tokenizer("gpt2")
     examples = hellaswag_examples()
-    result = evaluate_hellaswag(model, examples_file, Run())
+    result = evaluate_hellaswag(model, Run(), data_path=examples_file)
     assert result["examples"] == 4
     for i, prediction, prediction_norm in result["predictions"]:
         assert (prediction, prediction_norm) == plain_choice(model, tokenizer, examples[i])
@@ -50,7 +50,7 @@ def test_an_ending_the_model_prefers_is_counted_right(examples_file):
         model.lm_head.weight.zero_()
         model.lm_head.weight[:, 0] = -5.0
         model.lm_head.weight[sorted(preferred), 0] = 5.0
-    result = evaluate_hellaswag(model, examples_file, Run(), limit=1)
+    result = evaluate_hellaswag(model, Run(), data_path=examples_file, limit=1)
     assert result["predictions"] == [(0, 2, 2)]
     assert result["acc"] == result["acc_norm"] == 1.0
 

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from conftest import small_gpt2
+from gptkit.distributed import Run
 from gptkit.sampling import sample
 from gptkit.tokenizer import get_tokenizer
 
@@ -9,9 +10,10 @@ from gptkit.tokenizer import get_tokenizer
 def test_sampling_with_a_seed_is_reproducible():
     model = small_gpt2(pos_emb="rope")
     tokenizer = get_tokenizer("gpt2")
-    first = sample(model, tokenizer, "Hello", 2, 20, 1.0, 50, seed=3, device="cpu")
-    again = sample(model, tokenizer, "Hello", 2, 20, 1.0, 50, seed=3, device="cpu")
-    other = sample(model, tokenizer, "Hello", 2, 20, 1.0, 50, seed=4, device="cpu")
+    settings = dict(num_samples=2, max_new_tokens=20, temperature=1.0, top_k=50)
+    first = sample(model, tokenizer, "Hello", Run(), **settings, seed=3)
+    again = sample(model, tokenizer, "Hello", Run(), **settings, seed=3)
+    other = sample(model, tokenizer, "Hello", Run(), **settings, seed=4)
     assert first == again and first != other
 
 
@@ -25,7 +27,7 @@ def test_zero_temperature_or_top_k_one_is_greedy(temperature, top_k):
         with torch.no_grad():
             logits, _ = model(torch.tensor([tokens]))
         tokens.append(logits[0, -1].argmax().item())
-    text = sample(model, tokenizer, "Hello world", 1, 15, temperature, top_k, seed=0, device="cpu")[0]
+    text = sample(model, tokenizer, "Hello world", Run(), max_new_tokens=15, temperature=temperature, top_k=top_k)[0]
     assert text == tokenizer.decode(tokens[len(prompt) :])
 
 
@@ -35,6 +37,6 @@ def test_a_sample_during_training_leaves_the_training_rng_and_mode_alone():
     torch.manual_seed(5)
     expected_next_draw = torch.rand(3)
     torch.manual_seed(5)
-    sample(model, tokenizer, "Hello", 1, 10, 1.0, 50, seed=0, device="cpu")
+    sample(model, tokenizer, "Hello", Run(), max_new_tokens=10, temperature=1.0, top_k=50)
     assert torch.equal(torch.rand(3), expected_next_draw)  # dropout and data order go on as without the sample
     assert model.training

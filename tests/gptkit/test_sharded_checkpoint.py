@@ -1,4 +1,3 @@
-import os
 import signal
 import subprocess
 import sys
@@ -7,11 +6,10 @@ import pytest
 import torch
 
 from conftest import ROOT
-from gptkit.checkpoint import load_checkpoint, save_checkpoint
+from gptkit.checkpoint import load_checkpoint
 from gptkit.distributed import Run
 from gptkit.errors import UserError
 from gptkit.sharded_checkpoint import (
-    checkpoint_to_resume,
     consolidate,
     load_sharded_checkpoint,
     process_state,
@@ -109,26 +107,20 @@ def test_consolidated_checkpoint_holds_the_weights_and_loads_safely(tmp_path):
     assert sorted(checkpoint["model"]) == sorted(GPT(GPTConfig(**CONFIG)).state_dict())
 
 
-def test_which_checkpoint_a_run_resumes(tmp_path):
-    assert checkpoint_to_resume(tmp_path, "auto", "fsdp") is None
-    assert checkpoint_to_resume(tmp_path, "scratch", "ddp") is None
-    with pytest.raises(UserError, match="no checkpoint at"):
-        checkpoint_to_resume(tmp_path, "resume", "fsdp")
-    save(tmp_path, 7)
-    resumed = checkpoint_to_resume(tmp_path, "auto", "fsdp")
-    assert resumed["step"] == 7 and resumed["sharded_path"] == tmp_path / "ckpt"
-    with pytest.raises(UserError, match="resume with --parallelism=fsdp"):
-        checkpoint_to_resume(tmp_path, "auto", "ddp")
-    consolidate(tmp_path / "ckpt", tmp_path / "ckpt.pt")
-    with pytest.raises(UserError, match="holds weights only"):
-        checkpoint_to_resume(tmp_path, "resume", "ddp")
-    os.remove(tmp_path / "ckpt" / "train_state.pt")
-    save_checkpoint(tmp_path / "ckpt.pt", {"model": {}, "model_config": CONFIG, "optimizer": {}})
-    with pytest.raises(UserError, match="resume with --parallelism=ddp"):
-        checkpoint_to_resume(tmp_path, "auto", "fsdp")
-
-
 def test_a_sharded_folder_given_as_a_checkpoint_file_points_to_consolidate(tmp_path):
     save(tmp_path, 1)
     with pytest.raises(UserError, match=f"python consolidate.py {tmp_path}$"):
         load_checkpoint(tmp_path / "ckpt")
+
+
+def test_a_full_disk_is_named_and_the_previous_checkpoint_kept(tmp_path):
+    save(tmp_path, 1)
+    # the folder the next save writes into, its shard file on /dev/full, where every write fails with ENOSPC
+    # (a symbolic link to a folder: the save's clearing of a killed save's leftovers leaves it in place)
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "__0_0.distcp").symlink_to("/dev/full")
+    (tmp_path / "ckpt.tmp").symlink_to(tmp_path / "full")
+    with pytest.raises(UserError) as error:
+        save(tmp_path, 2)
+    assert str(error.value) == f"could not write the sharded checkpoint {tmp_path}/ckpt.tmp: No space left on device"
+    assert loaded_step(tmp_path) == 1

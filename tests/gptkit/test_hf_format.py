@@ -1,5 +1,5 @@
-"""gptkit/hf_export.py: every model family exported to transformers computes model.py's logits and greedy
-tokens, and reads back to the same config and weights."""
+"""gptkit/hf_format.py: every model family exported to transformers computes model.py's logits and greedy
+tokens, and reads back (through gptkit/pretrained.py) to the same config and weights."""
 
 import itertools
 import json
@@ -10,14 +10,8 @@ import pytest
 import torch
 
 from gptkit.errors import UserError
-from gptkit.hf_export import (
-    family_of,
-    from_transformers,
-    is_openai_gpt2,
-    read_folder_config,
-    read_folder_weights,
-    write_folder,
-)
+from gptkit.hf_format import family_of, from_transformers, write_folder
+from gptkit.pretrained import is_openai_gpt2, read_folder_config, read_folder_weights
 from model import GPT, GPTConfig, apply_rope, rope_angles
 
 transformers = pytest.importorskip("transformers")

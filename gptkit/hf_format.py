@@ -11,12 +11,11 @@ Each model family goes to the transformers architecture that computes exactly wh
 A model without biases goes to GPT-2 and Starcoder2 with zero biases, which compute the same.
 
 The invariant the tests check: write_folder then from_transformers gives back the same config and weights,
-and transformers' model built from the folder gives model.py's logits. Weights are read safely: safetensors,
-or a pickle only through torch.load(weights_only=True).
+and transformers' model built from the folder gives model.py's logits. Reading a folder's files (and OpenAI
+GPT-2's) is gptkit/pretrained.py's part.
 """
 
 import json
-import pickle
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,7 +201,7 @@ def write_model_files(out_dir, family, config_content, tensors, eot_token):
             shutil.copyfile(CUSTOM_CODE / name, out_dir / name)
 
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+EXPORT_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}  # the weights' dtypes a folder can hold
 
 
 def write_folder(out_dir, model_config, state_dict, tokenizer_name, dtype_name="float32"):
@@ -210,13 +209,13 @@ def write_folder(out_dir, model_config, state_dict, tokenizer_name, dtype_name="
     caller's): returns the family it was exported as."""
     from gptkit.hf_tokenizer import write_tokenizer
 
-    if dtype_name not in DTYPES:
-        raise UserError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype_name!r}")
+    if dtype_name not in EXPORT_DTYPES:
+        raise UserError(f"dtype must be one of {', '.join(EXPORT_DTYPES)}, got {dtype_name!r}")
     eot_token = get_tokenizer(tokenizer_name).eot_token
     if model_config["vocab_size"] <= eot_token:
         raise UserError(f"vocab_size {model_config['vocab_size']} does not hold the {tokenizer_name} tokenizer")
     family = family_of(model_config)
-    tensors = export_weights(family, model_config, state_dict, DTYPES[dtype_name])
+    tensors = export_weights(family, model_config, state_dict, EXPORT_DTYPES[dtype_name])
     content = export_config(family, model_config, tokenizer_name, eot_token, dtype_name)
     write_model_files(out_dir, family, content, tensors, eot_token)
     write_tokenizer(out_dir, tokenizer_name, model_config["block_size"])
@@ -225,76 +224,6 @@ def write_folder(out_dir, model_config, state_dict, tokenizer_name, dtype_name="
 
 # ----------------------------------------------------------------------------------------------------------
 # Import
-
-
-def read_folder_config(folder):
-    path = Path(folder) / "config.json"
-    if not path.is_file():
-        raise UserError(f"{folder} has no config.json: not a transformers model folder")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path} is not valid JSON ({e})") from None
-
-
-def is_openai_gpt2(name_or_dir):
-    """Whether name_or_dir is GPT-2 weights to warm-start from (a Hub name, or a transformers GPT-2 folder that
-    export_hf.py did not write) rather than a folder of one of our models, which loads with its own shape."""
-    if not Path(name_or_dir).is_dir():
-        return True
-    content = read_folder_config(name_or_dir)
-    return content.get("model_type") == "gpt2" and METADATA_KEY not in content
-
-
-def tokenizer_of(name_or_dir):
-    """The tokenizer a model was trained with: our block's in a folder export_hf.py wrote, else GPT-2's."""
-    if not (Path(name_or_dir) / "config.json").is_file():
-        return "gpt2"
-    return read_folder_config(name_or_dir).get(METADATA_KEY, {}).get("tokenizer", "gpt2")
-
-
-# (index of a sharded folder, single file), in order of preference
-WEIGHT_FILES = (
-    ("model.safetensors.index.json", "model.safetensors"),
-    ("pytorch_model.bin.index.json", "pytorch_model.bin"),
-)
-
-
-def read_folder_weights(folder):
-    """All tensors of a folder: safetensors preferred; pickles (.bin) only through torch.load(weights_only=True),
-    so a crafted file cannot run code; sharded folders through their index."""
-    folder = Path(folder)
-    for index_name, single_name in WEIGHT_FILES:
-        if (folder / index_name).is_file():
-            files = sorted(set(json.loads((folder / index_name).read_text())["weight_map"].values()))
-        elif (folder / single_name).is_file():
-            files = [single_name]
-        else:
-            continue
-        tensors = {}
-        for name in files:
-            tensors.update(read_weight_file(folder / name))
-        return tensors
-    raise UserError(f"{folder} has no model.safetensors or pytorch_model.bin")
-
-
-def read_weight_file(path):
-    if path.suffix == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(path)
-        except (SafetensorError, OSError) as e:
-            raise UserError(f"{path} is not a readable safetensors file ({e})") from None
-    unsafe = f"the folder's weights ({path.parent}) are not a safe checkpoint; prefer safetensors"
-    try:
-        weights = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError):
-        raise UserError(unsafe) from None
-    if not isinstance(weights, dict) or not all(isinstance(t, torch.Tensor) for t in weights.values()):
-        raise UserError(unsafe)
-    return weights
 
 
 def config_from_transformers(content):
