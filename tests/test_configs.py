@@ -81,7 +81,8 @@ def test_python_stdlib_pins_the_recipes_it_compares_whatever_demo_trains_with(tm
     other_recipe = tmp_path / "demo.py"
     other_recipe.write_text(
         demo.read_text()
-        + '\noptimizer = "adamw" if optimizer == "muon" else "muon"\nlr_schedule = "cosine" if lr_schedule == "wsd" else "wsd"'
+        + '\noptimizer = "adamw" if optimizer == "muon" else "muon"'
+        + '\nlr_schedule = "cosine" if lr_schedule == "wsd" else "wsd"'
         + "\nlearning_rate *= 3\nmin_lr *= 3\nmax_iters += 100\nlr_decay_iters += 100\nwarmup_iters += 7\n"
     )
     stdlib = str(ROOT / "configs" / "python_stdlib.py")
