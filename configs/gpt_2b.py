@@ -3,7 +3,7 @@
 # DDP (the default, as run in the logbook): 37 GB of weights, gradients and AdamW state on every GPU, 58 GB in all
 # by the memory plan. FSDP (--parallelism=fsdp): that state sharded to 4.7 GB per GPU, 32 GB in all by the plan;
 # --micro_batch_size=8 (48 GB, accumulation 8), or 16 with --activation_checkpointing=True (33 GB, accumulation 4).
-# Plan: python model.py configs/gpt_2b.py --gpus 8 --gpu-memory 80. Checkpoints: DDP out_dir/ckpt.pt, FSDP ckpt/.
+# Plan: python model.py configs/gpt_2b.py --gpus 8 --gpu_memory 80. Checkpoints: DDP out_dir/ckpt.pt, FSDP ckpt/.
 # Command: torchrun --standalone --nproc_per_node=8 train.py configs/gpt_2b.py
 # Parameters: 2331.72M (logbook: 2.3B)
 # Logbook result: not reported.

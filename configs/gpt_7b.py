@@ -1,7 +1,7 @@
 # ~7B parameters: 32 layers, 4096 wide, 32 heads, RoPE, untied embeddings, 4096-token context, on FineWeb-edu.
 # Sized for: 2 nodes x 8 H100 80 GB with FSDP + activation checkpointing: micro-batch 4 x 4096 per GPU,
 # accumulation 4 (16 GPUs x 4 x 4096 x 4 = 1M tokens a step); planned at 61.6 GB per GPU of the 72 GB it allows
-# (python model.py configs/gpt_7b.py --gpus 16 --gpu-memory 80); DDP would need 110 GB per GPU before activations.
+# (python model.py configs/gpt_7b.py --gpus 16 --gpu_memory 80); DDP would need 110 GB per GPU before activations.
 # Command: torchrun --nnodes=2 --nproc_per_node=8 --rdzv-backend=c10d --rdzv-endpoint=HOST train.py configs/gpt_7b.py
 # Parameters: 6856.25M
 # Logbook result: not run yet (no GPU in the session that wrote it).

@@ -72,3 +72,20 @@ def test_demo_trains_and_its_loss_goes_down(tmp_path):
     assert len(losses) == 6 and losses[-1] < losses[0] - 0.5
     png = plot_runs([out_dir], tmp_path / "loss.png")
     assert Path(png).stat().st_size > 10_000
+
+
+def test_python_stdlib_pins_the_recipes_it_compares_whatever_demo_trains_with(tmp_path):
+    # The Muon study (configs/muon_study.sh) builds on demo.py; its figures must not move when the demo's recipe
+    # does (muon_lr aside: the study's Muon runs pass their own).
+    demo = ROOT / "configs" / "demo.py"
+    other_recipe = tmp_path / "demo.py"
+    other_recipe.write_text(
+        demo.read_text()
+        + '\noptimizer = "adamw" if optimizer == "muon" else "muon"'
+        + '\nlr_schedule = "cosine" if lr_schedule == "wsd" else "wsd"'
+        + "\nlearning_rate *= 3\nmin_lr *= 3\nmax_iters += 100\nlr_decay_iters += 100\nwarmup_iters += 7\n"
+    )
+    stdlib = str(ROOT / "configs" / "python_stdlib.py")
+    assert load_config([str(other_recipe), stdlib], GPTConfig, TrainConfig) == load_config(
+        [str(demo), stdlib], GPTConfig, TrainConfig
+    )
