@@ -28,6 +28,7 @@ from model import GPTConfig
 SETTINGS_COMMANDS = {"train.py", "bench.py"}  # they take --key=value settings besides their own flags
 PLACEHOLDER_FLAGS = {"--key"}  # a synopsis' [--key=value ...]
 INVENTED = {"configs/x.py", "--n_layrs"}  # what the pages invent to show an error: no file, no flag of ours
+OTHER_PROJECTS = {"convert_hf_to_gguf.py"}  # llama.cpp's converter, which check_runtimes.py runs
 LAUNCHERS = {"python", "python3", "torchrun", "bash", "sh"}
 
 FENCE = re.compile(r"^\s*```")
@@ -163,9 +164,9 @@ def span_problems(span):
 
 def file_problems(text):
     """(name, problem) for each path into the repository and bare script name that is no file of it (names in
-    capitals are placeholders: CONFIG.py)."""
+    capitals are placeholders: CONFIG.py; OTHER_PROJECTS are other projects' scripts)."""
     paths = {p.rstrip(".") for p in REPO_PATH.findall(text)} - INVENTED
-    names = {n for n in SCRIPT_NAME.findall(text) if n.split(".")[0] != n.split(".")[0].upper()}
+    names = {n for n in SCRIPT_NAME.findall(text) if n.split(".")[0] != n.split(".")[0].upper()} - OTHER_PROJECTS
     return [(p, f"{p} does not exist") for p in sorted(paths) if not (ROOT / p).exists()] + [
         (n, f"{n} is no file of the repository") for n in sorted(names) if n not in repository_names()
     ]
