@@ -145,8 +145,9 @@ def run_study(study, nproc_per_node, keep_going):
                 file=sys.stderr,
             )
             sys.exit(128 + launcher.signal)
-        if code != 0 or not read_run(run).finished:
-            message = f"run {run.name} failed (exit code {code}, its output above)"
+        state = read_run(run).state
+        if code != 0 or state != "finished":
+            message = f"run {run.name} {'failed' if code else 'stopped'} (exit code {code}, {state}; its output above)"
             if not keep_going:
                 raise UserError(f"{message}; the study stopped there: fix it and run the same command again")
             print(f"study {study.name}: {message}; --keep_going: on to the next run", flush=True)

@@ -119,7 +119,7 @@ def perplexity(runs, folder, keys):
 
 
 def retrieval_probe(runs, folder, keys, scaling="none"):
-    """One file per training length: the loss on the repeated span against the gap before it."""
+    """One file per training length: the loss on the repeated span against the distance back to its first copy."""
     names = []
     for block_size, group in by_block_size(runs).items():
         if not any(run.evaluation["probe"].get(scaling) for run in group):
@@ -127,10 +127,8 @@ def retrieval_probe(runs, folder, keys, scaling="none"):
         figure, axis = plt.subplots(figsize=(8, 5))
         for run in group:
             points = run.evaluation["probe"].get(scaling, [])
-            if points:
-                axis.plot(
-                    [p["gap"] for p in points], [p["loss"] for p in points], "o-", markersize=3, label=label(run, keys)
-                )
+            distances, losses = [p["distance"] for p in points], [p["loss"] for p in points]
+            axis.plot(distances, losses, "o-", markersize=3, label=label(run, keys))
         axis.axvline(block_size, color="black", linestyle=":", label=f"training length {block_size}")
         axis.set_xscale("log", base=2)
         axis.set_xlabel("distance back to the first copy (tokens)")

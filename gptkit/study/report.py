@@ -34,6 +34,8 @@ def count(value, unit=""):
 def duration(seconds):
     if seconds is None:
         return "—"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
     return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
 
 
@@ -46,9 +48,10 @@ def grid_text(value):
     return short_text(value) if isinstance(value, float) else str(value)
 
 
-def device_label(run):
-    device = run.derived.get("device", "")
-    return "GPU-hours" if device not in ("", "cpu", "mps") else "device-hours"
+def hours_label(runs):
+    """GPU-hours when every run that started ran on GPUs."""
+    devices = {run.derived.get("device", "") for run in runs if run.derived}
+    return "GPU-hours" if devices and not devices & {"cpu", "mps"} else "device-hours"
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -66,7 +69,7 @@ def runs_section(runs, grid_keys, reach):
         "tokens",
         "training FLOPs",
         "wall time",
-        "device-hours",
+        hours_label(runs),
         "train loss",
         "val loss",
         "HellaSwag acc_norm",
@@ -95,9 +98,7 @@ def runs_section(runs, grid_keys, reach):
             row.append("not reached" if steps is None else f"{steps:.0f} ({steps / reach[2]:.2f}x)")
         row.append(f"[{run.hub_url.rsplit('/', 1)[-1]}]({run.hub_url})" if run.hub_url else "—")
         rows.append(row)
-    lines = ["## Runs", ""] + table(header, rows)
-    hours = {device_label(run) for run in runs if run.derived}
-    lines += ["", f"Device-hours are {' / '.join(sorted(hours)) or 'device-hours'}: processes x wall time."]
+    lines = ["## Runs", ""] + table(header, rows) + [""]
     if reach:
         target, baseline, baseline_steps = reach
         lines += [
@@ -260,9 +261,9 @@ def methods_section(study, runs, evaluation_settings):
         "windows of the validation shards, read in order, at every evaluation."
     )
     lines.append(
-        "- Wall time: the sum of the logged step times (evaluations and checkpoints included, start-up "
-        "and time lost to interruptions not); training FLOPs: tokens x the model's training FLOPs per "
-        "token (6 N + 12 n_layer n_embd block_size, PaLM's appendix B)."
+        "- Wall time: the sum of the logged step times (evaluations and checkpoints included, start-up and time "
+        f"lost to interruptions not); {hours_label(runs)}: processes x wall time; training FLOPs: tokens x the "
+        "model's training FLOPs per token (6 N + 12 n_layer n_embd block_size, PaLM's appendix B)."
     )
     evaluated = [run for run in runs if run.evaluation]
     if evaluated:
