@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 import study
 from conftest import ROOT, SINGLE_THREAD, assert_one_line_error, losses, run_script, snapshot
@@ -25,7 +26,7 @@ from gptkit.metrics import read_metrics
 STEPS = 60
 
 
-def write_study(path, out_dir, data_dir, thetas=(100.0, 10000.0)):
+def write_study(path, out_dir, data_dir, thetas=(100.0, 10000.0), evaluation=True):
     """A study of tiny RoPE runs, one per theta: 60 steps, a checkpoint every 10."""
     settings = dict(
         data_dir=str(data_dir), vocab_size=257, block_size=32, n_layer=2, n_head=2, n_embd=32, pos_emb="rope",
@@ -33,9 +34,14 @@ def write_study(path, out_dir, data_dir, thetas=(100.0, 10000.0)):
         lr_decay_iters=STEPS, max_iters=STEPS, eval_interval=20, eval_iters=2, log_interval=1,
         checkpoint_interval=10, compile=False, device="cpu",
     )  # fmt: skip
-    evaluation = {"windows": 2, "lengths": "1x,2x", "probe_trials": 2, "rope_scaling": ["none", "linear"]}
+    evaluation = evaluation and {
+        "windows": 2,
+        "lengths": "1x,2x",
+        "probe_trials": 2,
+        "rope_scaling": ["none", "linear"],
+    }
     lines = [f"settings = {settings!r}", f"grid = {{'rope_theta': {list(thetas)!r}}}", "run_name = 'theta{rope_theta}'"]
-    lines += [f"out_dir = {str(out_dir)!r}", f"evaluation = {evaluation!r}"]
+    lines += [f"out_dir = {str(out_dir)!r}"] + ([f"evaluation = {evaluation!r}"] if evaluation else [])
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -54,12 +60,12 @@ def reference(tmp_path_factory, data_dir):
     return path, folder / "out"
 
 
-def copy_of(reference, tmp_path, data_dir, runs=("theta100", "theta1e4"), thetas=(100.0, 10000.0)):
+def copy_of(reference, tmp_path, data_dir, runs=("theta100", "theta1e4"), thetas=(100.0, 10000.0), evaluation=True):
     """A study file of the same runs in tmp_path, with the reference's folders of `runs` copied in."""
     (tmp_path / "out").mkdir()
     for name in runs:
         shutil.copytree(reference[1] / name, tmp_path / "out" / name)
-    return write_study(tmp_path / "tiny_study.py", tmp_path / "out", data_dir, thetas)
+    return write_study(tmp_path / "tiny_study.py", tmp_path / "out", data_dir, thetas, evaluation)
 
 
 def test_commands_prints_what_run_runs(tmp_path, data_dir, capsys, monkeypatch):
@@ -254,6 +260,25 @@ def test_report_numbers_are_evaluate_pys(reference, tmp_path, data_dir):
     assert len(past["theta1e4"]) == 2 and "evaluated" in result.stdout
 
 
+def test_push_to_hub_without_a_token_says_what_was_not_pushed_and_writes_the_report(reference, tmp_path, data_dir):
+    path = copy_of(reference, tmp_path, data_dir, evaluation=False)
+    env = {**SINGLE_THREAD, "HF_HOME": str(tmp_path / "hf_home"), "HF_HUB_OFFLINE": "1"}
+    env.pop("HF_TOKEN", None)
+    result = run_script("study.py", "report", path, "--push_to_hub", "someone/tiny", env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    not_pushed = [line for line in result.stderr.splitlines() if "not pushed" in line]
+    assert len(not_pushed) == 1 and "theta100, theta1e4" in not_pushed[0] and "no Hugging Face token" in not_pushed[0]
+    assert (tmp_path / "out" / "report.md").is_file()
+    card = (tmp_path / "out" / "theta1e4" / "hf" / "README.md").read_text()
+    metadata = yaml.safe_load(card.split("---\n")[1])
+    val_loss = [r["val_loss"] for r in read_metrics(tmp_path / "out" / "theta1e4" / "metrics.jsonl") if "val_loss" in r]
+    (result_entry,) = metadata["model-index"][0]["results"]
+    assert metadata["model-index"][0]["name"] == "someone/tiny-theta1e4" and "starcoder2" in metadata["tags"]
+    assert result_entry["metrics"] == [
+        {"type": "loss", "value": round(val_loss[-1], 4), "name": "validation loss at 32 tokens"}
+    ]
+
+
 def test_bad_input_is_one_line_before_any_run(tmp_path, data_dir):
     path = tmp_path / "bad_study.py"
     path.write_text(f"settings = {{'data_dir': {str(data_dir)!r}}}\ngrid = {{'n_layer': [1, 2]}}\nrun_name = 'same'\n"
@@ -263,3 +288,40 @@ def test_bad_input_is_one_line_before_any_run(tmp_path, data_dir):
     assert_one_line_error(study_script("run", path, "--unknown"), "expected a config file or --key=value")
     assert_one_line_error(study_script("launch", path), "invalid choice: 'launch'")
     assert not (tmp_path / "out").exists()
+
+
+STUDY_FILES = sorted((ROOT / "configs").glob("*_study.py"))
+
+
+@pytest.mark.parametrize("path", STUDY_FILES, ids=lambda p: p.name)
+def test_each_study_file_expands_and_states_its_command_and_model(path):
+    text = path.read_text()
+    for header in ("Sized for", "Command", "Logbook result"):
+        assert re.search(f"^# {header}: ", text, re.M), f"{path.name} has no '# {header}:' line"
+    assert f"# Command: python study.py run configs/{path.name}" in text
+    parameters = float(re.search(r"^# Parameters: ([\d.]+)M", text, re.M).group(1)) * 1e6
+    runs = study.read_study(path, [], study.GPTConfig, study.TrainConfig).runs
+    assert runs
+    import torch
+
+    for run in runs:
+        with torch.device("meta"):
+            model = study.GPT(run.model_config)
+        assert model.num_params()["total"] == pytest.approx(parameters, rel=0.01), run.name
+
+
+@pytest.mark.parametrize("name", ["muon_study", "muon_stdlib_study"])
+def test_the_muon_studies_run_the_logbooks_runs(name):
+    """Each run resolves to the settings train.py resolved for the LOGBOOK's runs of 2026-11-28 (the commands of
+    configs/muon_study.sh then; tests/data/muon_study_2026-11-28.json holds the settings that differ from the
+    defaults), so the study reproduces that entry's figures even after configs/demo.py changes."""
+    from dataclasses import asdict
+
+    expected = json.loads((ROOT / "tests" / "data" / "muon_study_2026-11-28.json").read_text())[name]
+    defaults = {**asdict(study.GPTConfig()), **asdict(study.TrainConfig())}
+    resolved = []
+    for run in study.read_study(ROOT / "configs" / f"{name}.py", [], study.GPTConfig, study.TrainConfig).runs:
+        settings = {**asdict(run.model_config), **asdict(run.train_config)}
+        differing = {k: v for k, v in settings.items() if v != defaults[k] and k not in ("out_dir", "init_from")}
+        resolved.append(json.dumps(differing, sort_keys=True))
+    assert sorted(resolved) == sorted(json.dumps(settings, sort_keys=True) for settings in expected.values())

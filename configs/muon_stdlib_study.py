@@ -1,7 +1,7 @@
 # AdamW + cosine against Muon + wsd on GPT-2 tokens of Python's standard library (configs/python_stdlib.py, which
 # says how to prepare the data): the same study as configs/muon_study.py on a second corpus (LOGBOOK.md, 2026-11-28).
 # Sized for: 2 CPU cores, ~1-2 minutes per run (8 runs of 200 steps)
-# Command: python study.py run configs/muon_study_stdlib.py
+# Command: python study.py run configs/muon_stdlib_study.py
 # Parameters: 3.42M
 # Logbook result: LOGBOOK.md 2026-11-28 (Muon + warmup-stable-decay): Muon reaches AdamW's 4.864 in 0.47x the steps
 configs = ["configs/demo.py", "configs/python_stdlib.py"]
