@@ -40,10 +40,16 @@ from gptkit.errors import UserError, run_main
 from gptkit.hf_export import write_folder  # the export's code, imported here only (a rename is one line)
 from gptkit.hf_hub import check_repo_id, push_folder
 from gptkit.model_card import model_card, run_summary, training_command
-from gptkit.sharded_checkpoint import consolidate, sharded_checkpoint_path
 from gptkit.study import report
 from gptkit.study.model_index import with_model_index
-from gptkit.study.runs import cache_evaluation, cached_evaluation, curve, read_run, record_hub_url
+from gptkit.study.runs import (
+    cache_evaluation,
+    cached_evaluation,
+    checkpoint_file,
+    curve,
+    read_run,
+    record_hub_url,
+)
 from gptkit.study.spec import read_study
 from model import GPT, GPTConfig
 from plot import steps_to_reach
@@ -299,17 +305,6 @@ def reach_target(study, facts):
 
 # ----------------------------------------------------------------------------------------------------------
 # the Hub
-
-
-def checkpoint_file(run):
-    """The run's weights as one ckpt.pt: an FSDP run's sharded checkpoint is consolidated beside it first."""
-    path = Path(run.out_dir) / "ckpt.pt"
-    if run.train.get("parallelism") == "fsdp":
-        consolidated = Path(run.out_dir) / "consolidated.pt"
-        if not consolidated.is_file() or load_checkpoint(consolidated).get("step") != run.step:
-            consolidate(sharded_checkpoint_path(run.out_dir), consolidated)
-        path = consolidated
-    return path
 
 
 def export_run(run, repo_id):

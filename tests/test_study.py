@@ -279,14 +279,38 @@ def test_push_to_hub_without_a_token_says_what_was_not_pushed_and_writes_the_rep
     ]
 
 
+def test_pushed_runs_are_linked_from_the_report(reference, tmp_path, data_dir, monkeypatch):
+    path = copy_of(reference, tmp_path, data_dir, evaluation=False)
+    pushed = []
+
+    def push_folder(folder, repo_id, private=False):
+        pushed.append((Path(folder), repo_id, private))
+        return f"https://huggingface.co/{repo_id}"
+
+    monkeypatch.setattr(study, "push_folder", push_folder)
+    study.main(["report", str(path), "--push_to_hub", "someone/tiny", "--private"])
+    runs = tmp_path / "out"
+    assert pushed == [(runs / name / "hf", f"someone/tiny-{name}", True) for name in ("theta100", "theta1e4")]
+    hub = [cells[-1] for cells in (row[0] for row in report_rows((runs / "report.md").read_text(), "Runs").values())]
+    assert hub == [f"[tiny-{name}](https://huggingface.co/someone/tiny-{name})" for name in ("theta100", "theta1e4")]
+
+
 def test_bad_input_is_one_line_before_any_run(tmp_path, data_dir):
     path = tmp_path / "bad_study.py"
     path.write_text(f"settings = {{'data_dir': {str(data_dir)!r}}}\ngrid = {{'n_layer': [1, 2]}}\nrun_name = 'same'\n"
                     f"out_dir = {str(tmp_path / 'out')!r}\n")  # fmt: skip
     assert_one_line_error(study_script("run", path), "would share out_dir")
-    assert_one_line_error(study_script("run", path, "--nproc_per_node", "0"), "--nproc_per_node must be >= 1")
-    assert_one_line_error(study_script("run", path, "--unknown"), "expected a config file or --key=value")
-    assert_one_line_error(study_script("launch", path), "invalid choice: 'launch'")
+    path.write_text(path.read_text().replace("'same'", "'layers{n_layer}'"))
+    for arguments, message in [
+        (["--nproc_per_node", "0"], "--nproc_per_node must be >= 1"),
+        (["--unknown"], "expected a config file or --key=value"),
+        (["--nproc_per_node", "3"], "run layers1: total_batch_tokens"),  # 524288 does not split over 3
+        (["--push_to_hub", "no spaces/allowed here"], "no spaces/allowed here-layers1"),
+    ]:
+        with pytest.raises(UserError, match=re.escape(message)):  # a UserError is one line (errors.run_main)
+            study.main(["run", str(path), *arguments])
+    with pytest.raises(UserError, match="invalid choice: 'launch'"):
+        study.main(["launch", str(path)])
     assert not (tmp_path / "out").exists()
 
 

@@ -12,7 +12,7 @@ import yaml
 LOSS_RATIOS = (2, 4)  # the evaluation lengths the card reports, as multiples of the training length
 
 
-def eval_results(run, repo_id):
+def eval_results(run):
     """huggingface_hub EvalResults of a run (gptkit/study/runs.py RunFacts)."""
     from huggingface_hub import EvalResult
 
@@ -37,9 +37,9 @@ def eval_results(run, repo_id):
     block_size = run.model["block_size"]
     for scaling, by_length in (run.evaluation or {}).get("lengths", {}).items():
         for ratio in LOSS_RATIOS:
-            value = by_length.get(str(ratio * block_size), by_length.get(ratio * block_size))
-            if value is not None:
-                loss(value, f"loss at {ratio}x context ({ratio * block_size} tokens, rope_scaling {scaling})")
+            entry = by_length.get(str(ratio * block_size))  # lengths as text, as in evaluate_run's dict
+            if entry is not None:
+                loss(entry["loss"], f"loss at {ratio}x context ({ratio * block_size} tokens, rope_scaling {scaling})")
     if run.hellaswag is not None:
         results.append(
             EvalResult(
@@ -60,7 +60,7 @@ def with_model_index(card, run, repo_id):
 
     _, front, body = card.split("---\n", 2)
     metadata = yaml.safe_load(front) or {}
-    results = eval_results(run, repo_id)
+    results = eval_results(run)
     if not results:
         return card
     data = ModelCardData(**metadata, model_name=repo_id, eval_results=results)

@@ -6,7 +6,8 @@ A run that was interrupted and resumed has appended to its metrics.jsonl: the st
 checkpoint appear twice, and the later record (the resumed run's) is the one kept. The wall time of a run is
 the sum of its logged step times (evaluations and checkpoints included; start-up and the time lost to
 interruptions not). An evaluation is cached in the run's folder with the checkpoint step and the settings it
-was made with, and is reused only while both are the same.
+was made with, and is reused only while both are the same. This is the study's one part that knows where a run's
+checkpoint lives and in which format (checkpoint_step, checkpoint_file).
 
 The invariant the tests check: the figures equal those of the metrics.jsonl records of the final trajectory,
 and a cached evaluation is returned again without evaluating.
@@ -19,8 +20,9 @@ from pathlib import Path
 
 import torch
 
+from gptkit.checkpoint import load_checkpoint
 from gptkit.metrics import read_metrics
-from gptkit.sharded_checkpoint import read_training_state, sharded_checkpoint_path
+from gptkit.sharded_checkpoint import consolidate, read_training_state, sharded_checkpoint_path
 
 HELLASWAG_EXAMPLES = 10042  # the validation split
 
@@ -35,6 +37,17 @@ def checkpoint_step(out_dir, parallelism):
     if not path.is_file():
         return None
     return torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("step")
+
+
+def checkpoint_file(run):
+    """The weights of a run (RunFacts) as one ckpt.pt file: an FSDP run's sharded checkpoint is consolidated
+    beside it first (once per checkpoint step)."""
+    if run.train.get("parallelism") != "fsdp":
+        return Path(run.out_dir) / "ckpt.pt"
+    consolidated = Path(run.out_dir) / "consolidated.pt"
+    if not consolidated.is_file() or load_checkpoint(consolidated).get("step") != run.step:
+        consolidate(sharded_checkpoint_path(run.out_dir), consolidated)
+    return consolidated
 
 
 def final_records(out_dir):
