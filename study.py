@@ -277,7 +277,7 @@ def evaluate_finished(study, facts, nproc_per_node):
             return f"Not evaluated: {e}."
         cache_evaluation(run.out_dir, name, run.step, settings, run.evaluation)
         evaluated += 1
-    print(f"study {study.name}: {evaluated} runs evaluated, {cached} from the cache", flush=True)
+    print(f"study {study.name}: finished runs evaluated now: {evaluated}, from the cache: {cached}", flush=True)
     return None
 
 

@@ -8,31 +8,12 @@
 # Logbook result: LOGBOOK.md 2026-11-28 (Muon + warmup-stable-decay): Muon reaches AdamW's 2.486 in 0.50x the steps
 configs = ["configs/demo.py"]
 settings = dict(
-    data_dir="data/python_docs",
-    vocab_size=257,
-    block_size=128,
-    n_layer=4,
-    n_head=4,
-    n_embd=128,
-    dropout=0.0,
-    total_batch_tokens=16 * 128,
-    micro_batch_size=16,
-    max_iters=200,
-    lr_decay_iters=200,
-    warmup_iters=20,
-    decay_fraction=0.2,
-    weight_decay=0.1,
-    muon_momentum=0.95,
-    muon_weight_decay=0.0,
-    muon_adjust_lr="original",
-    eval_interval=20,
-    eval_iters=5,
-    log_interval=5,
-    checkpoint_interval=0,
-    sample_interval=0,
-    compile=False,
-    seed=1337,
-)
+    data_dir="data/python_docs", vocab_size=257, block_size=128, n_layer=4, n_head=4, n_embd=128, dropout=0.0,
+    total_batch_tokens=16 * 128, micro_batch_size=16, max_iters=200, lr_decay_iters=200, seed=1337,
+    warmup_iters=20, decay_fraction=0.2, weight_decay=0.1,  # both schedules; AdamW's weight decay
+    muon_momentum=0.95, muon_weight_decay=0.0, muon_adjust_lr="original",
+    eval_interval=20, eval_iters=5, log_interval=5, checkpoint_interval=0, sample_interval=0, compile=False,
+)  # fmt: skip
 grid = [
     {"optimizer": ["adamw"], "lr_schedule": ["cosine"], "learning_rate": [2e-3, 4e-3, 8e-3]},
     {"optimizer": ["adamw"], "lr_schedule": ["wsd"], "learning_rate": [2e-3]},  # the schedule alone

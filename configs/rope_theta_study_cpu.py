@@ -9,24 +9,10 @@
 # Logbook result: LOGBOOK.md 2026-12-01 (study.py): docs/rope_theta_study_cpu/report.md
 configs = ["configs/demo.py", "configs/python_stdlib.py"]
 settings = dict(
-    pos_emb="rope",
-    total_batch_tokens=512,
-    max_iters=300,
-    lr_decay_iters=300,
-    warmup_iters=20,
-    optimizer="muon",  # the best recipe on this corpus (LOGBOOK.md 2026-11-28)
-    lr_schedule="wsd",
-    learning_rate=2e-3,
-    min_lr=2e-4,
-    muon_lr=0.01,
-    eval_interval=50,
-    eval_iters=5,
-    log_interval=10,
-    checkpoint_interval=100,
-    sample_interval=0,
-    compile=False,
-    seed=1337,
-)
+    pos_emb="rope", total_batch_tokens=512, max_iters=300, lr_decay_iters=300, warmup_iters=20, seed=1337,
+    optimizer="muon", lr_schedule="wsd", learning_rate=2e-3, min_lr=2e-4, muon_lr=0.01,  # the best recipe here
+    eval_interval=50, eval_iters=5, log_interval=10, checkpoint_interval=100, sample_interval=0, compile=False,
+)  # fmt: skip
 grid = {"block_size": [64, 256], "rope_theta": [100.0, 1e4, 1e6]}
 derived = {"micro_batch_size": lambda block_size: 512 // block_size}  # 8 x 64 = 2 x 256 tokens per step
 run_name = "ctx{block_size}_theta{rope_theta}"

@@ -242,7 +242,7 @@ def test_report_shows_each_runs_numbers_evaluates_once_and_takes_in_a_later_run(
 
 @pytest.mark.skipif(not (ROOT / "evaluate.py").is_file(), reason="evaluate.py (issue 19) is not in this checkout")
 def test_report_numbers_are_evaluate_pys(reference, tmp_path, data_dir):
-    path = copy_of(reference, tmp_path, data_dir)
+    path = copy_of(reference, tmp_path, data_dir, runs=("theta1e4",))  # theta100 not started: not evaluated
     result = study_script("report", path)
     assert result.returncode == 0, result.stderr[-3000:]
     output = tmp_path / "direct.json"
@@ -252,12 +252,15 @@ def test_report_numbers_are_evaluate_pys(reference, tmp_path, data_dir):
                         *flags, env=SINGLE_THREAD)  # fmt: skip
     assert direct.returncode == 0, direct.stderr[-3000:]
     expected = study.evaluation_from_json(json.loads(output.read_text()))
+    cached = json.loads((tmp_path / "out" / "theta1e4" / "study_evaluation.json").read_text())
+    assert cached["step"] == STEPS and cached["result"] == expected  # every figure the report draws from
     past = report_rows((tmp_path / "out" / "report.md").read_text(), "Past the training length")
     assert past["theta1e4"] == [
         [scaling] + [study.report.loss_and_error(by_length[n]) for n in sorted(by_length, key=int)]
         for scaling, by_length in expected["lengths"].items()
     ]
-    assert len(past["theta1e4"]) == 2 and "evaluated" in result.stdout
+    assert len(past["theta1e4"]) == 2 and "evaluated now: 1, from the cache: 0" in result.stdout
+    assert "theta100" not in past
 
 
 def test_push_to_hub_without_a_token_says_what_was_not_pushed_and_writes_the_report(reference, tmp_path, data_dir):

@@ -66,27 +66,40 @@ def by_block_size(runs):
     return dict(sorted(groups.items()))
 
 
-def loss_by_position(runs, folder, keys, scaling="none"):
-    """One file per training length: loss by position (unscaled), a line per run, the training length marked."""
+def per_training_length(runs, folder, name, part, scaling, draw, x_label, y_label, x_base=10):
+    """One file per training length (name_<length>.png) of an evaluation part: draw(axis, points, run) draws
+    a run's points, a line per run; the training length is marked."""
     names = []
     for block_size, group in by_block_size(runs).items():
-        if not any(run.evaluation["loss_by_position"].get(scaling) for run in group):
+        if not any(run.evaluation[part].get(scaling) for run in group):
             continue
         figure, axis = plt.subplots(figsize=(8, 5))
         for run in group:
-            bins = run.evaluation["loss_by_position"].get(scaling, [])
-            centres = [(b["start"] + 1 + b["end"]) / 2 for b in bins]  # positions counted from 1 on a log axis
-            losses, errors = [b["loss"] for b in bins], [b["se"] or 0.0 for b in bins]
-            axis.errorbar(centres, losses, yerr=errors, fmt="o-", markersize=3, capsize=2, label=label(run, keys))
+            draw(axis, run.evaluation[part].get(scaling, []), run)
         axis.axvline(block_size, color="black", linestyle=":", label=f"training length {block_size}")
-        axis.set_xscale("log")
-        axis.set_xlabel("position in the window (tokens)")
-        axis.set_ylabel(f"loss (rope_scaling {scaling})")
-        axis.set_title(f"loss by position, trained at {block_size} tokens")
+        axis.set_xscale("log", base=x_base)
+        axis.set_xlabel(x_label)
+        axis.set_ylabel(f"{y_label} (rope_scaling {scaling})")
+        axis.set_title(f"trained at {block_size} tokens")
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7)
-        names.append(save(figure, folder, f"loss_by_position_{block_size}.png"))
+        names.append(save(figure, folder, f"{name}_{block_size}.png"))
     return names
+
+
+def loss_by_position(runs, folder, keys, scaling="none"):
+    """Loss by position (unscaled) with its standard errors, per training length."""
+
+    def draw(axis, bins, run):
+        centres = [(b["start"] + 1 + b["end"]) / 2 for b in bins]  # positions counted from 1 on a log axis
+        errors = [b["se"] or 0.0 for b in bins]
+        axis.errorbar(
+            centres, [b["loss"] for b in bins], yerr=errors, fmt="o-", markersize=3, capsize=2, label=label(run, keys)
+        )
+
+    return per_training_length(
+        runs, folder, "loss_by_position", "loss_by_position", scaling, draw, "position in the window (tokens)", "loss"
+    )
 
 
 def perplexity(runs, folder, keys):
@@ -119,21 +132,21 @@ def perplexity(runs, folder, keys):
 
 
 def retrieval_probe(runs, folder, keys, scaling="none"):
-    """One file per training length: the loss on the repeated span against the distance back to its first copy."""
-    names = []
-    for block_size, group in by_block_size(runs).items():
-        if not any(run.evaluation["probe"].get(scaling) for run in group):
-            continue
-        figure, axis = plt.subplots(figsize=(8, 5))
-        for run in group:
-            points = run.evaluation["probe"].get(scaling, [])
-            distances, losses = [p["distance"] for p in points], [p["loss"] for p in points]
-            axis.plot(distances, losses, "o-", markersize=3, label=label(run, keys))
-        axis.axvline(block_size, color="black", linestyle=":", label=f"training length {block_size}")
-        axis.set_xscale("log", base=2)
-        axis.set_xlabel("distance back to the first copy (tokens)")
-        axis.set_ylabel(f"loss on the second copy (rope_scaling {scaling})")
-        axis.grid(alpha=0.3)
-        axis.legend(fontsize=7)
-        names.append(save(figure, folder, f"retrieval_probe_{block_size}.png"))
-    return names
+    """The loss on the repeated span against the distance back to its first copy, per training length."""
+
+    def draw(axis, points, run):
+        axis.plot(
+            [p["distance"] for p in points], [p["loss"] for p in points], "o-", markersize=3, label=label(run, keys)
+        )
+
+    return per_training_length(
+        runs,
+        folder,
+        "retrieval_probe",
+        "probe",
+        scaling,
+        draw,
+        "distance back to the first copy (tokens)",
+        "loss on the second copy",
+        x_base=2,
+    )
