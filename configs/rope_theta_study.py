@@ -4,7 +4,7 @@
 # Sized for: 8x H100 80 GB, 15 runs of 19073 steps (10B tokens each)
 # Command: python study.py run configs/rope_theta_study.py --nproc_per_node 8
 # Parameters: 113.06M
-# Logbook result: not run yet; the CPU-sized study of docs/rope_theta_study_cpu/ is configs/rope_theta_study_cpu.py
+# Logbook result: not run yet; the CPU-sized study of docs/rope_theta_cpu_study/ is configs/rope_theta_cpu_study.py
 configs = ["configs/rope_theta.py"]
 grid = {"block_size": [1024, 4096, 8192], "rope_theta": [1e4, 1e5, 5e5, 2e6, 1e7]}
 derived = {"micro_batch_size": lambda block_size: 65536 // block_size}  # 64 x 1024 = 16 x 4096 = 8 x 8192 per GPU

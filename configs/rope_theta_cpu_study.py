@@ -2,11 +2,11 @@
 # Python's standard library) with RoPE, trained at 64 and 256 tokens of context with rope_theta 100, 1e4 and 1e6
 # (Men et al.'s bound for head size 16: ~1.7e3 at 64 tokens, ~8.6e3 at 256: each length has a theta below it and
 # one above), Muon + wsd, 512 tokens per step at both lengths; then each run evaluated to 4x its length with every
-# RoPE scaling, and the report (docs/rope_theta_study_cpu/report.md is its output).
+# RoPE scaling, and the report (docs/rope_theta_cpu_study/report.md is its output).
 # Sized for: 2 CPU cores, ~4 minutes per run (6 runs of 300 steps), ~2 minutes per evaluation
-# Command: python study.py run configs/rope_theta_study_cpu.py && python study.py report configs/rope_theta_study_cpu.py
+# Command: python study.py run configs/rope_theta_cpu_study.py && python study.py report configs/rope_theta_cpu_study.py
 # Parameters: 3.42M
-# Logbook result: LOGBOOK.md 2026-12-01 (study.py): docs/rope_theta_study_cpu/report.md
+# Logbook result: LOGBOOK.md 2026-12-01 (study.py): docs/rope_theta_cpu_study/report.md
 configs = ["configs/demo.py", "configs/python_stdlib.py"]
 settings = dict(
     pos_emb="rope", total_batch_tokens=512, max_iters=300, lr_decay_iters=300, warmup_iters=20, seed=1337,
