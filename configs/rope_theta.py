@@ -1,6 +1,6 @@
 # The RoPE theta study: the 113M RoPE + GQA model at one context length and theta. The study trains it at
-# 1024, 4096 and 8192 context with theta 1e4, 1e5, 5e5, 2e6 and 1e7: configs/rope_theta_study.sh runs all 15
-# with flags (--block_size, --rope_theta, --micro_batch_size, --out_dir) on top of this file.
+# 1024, 4096 and 8192 context with theta 1e4, 1e5, 5e5, 2e6 and 1e7: configs/rope_theta_study.py (python study.py
+# run configs/rope_theta_study.py) runs all 15 with flags (--block_size, --rope_theta, ...) on top of this file.
 # Sized for: 8x H100 80 GB; 0.5M tokens per step at every context length
 # Command: torchrun --standalone --nproc_per_node=8 train.py configs/rope_theta.py --block_size=4096 --rope_theta=5e5
 # Parameters: 113.06M (logbook: 113M)

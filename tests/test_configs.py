@@ -10,7 +10,8 @@ from gptkit.metrics import read_metrics
 from model import GPT, GPTConfig
 from plot import plot_runs
 
-CONFIGS = sorted((ROOT / "configs").glob("*.py"))
+# every training config; the study files (configs/*_study.py, each a grid of runs) are checked in tests/test_study.py
+CONFIGS = sorted(path for path in (ROOT / "configs").glob("*.py") if not path.stem.endswith("_study"))
 
 
 def test_there_is_a_config_for_every_logbook_run():
@@ -54,8 +55,11 @@ def test_config_builds_its_model_with_the_stated_parameter_count(path):
 
 
 def test_rope_theta_study_covers_three_contexts_and_five_thetas():
-    script = (ROOT / "configs" / "rope_theta_study.sh").read_text()
-    assert "for context in 1024 4096 8192" in script and "for theta in 1e4 1e5 5e5 2e6 1e7" in script
+    from gptkit.study.spec import read_study
+
+    runs = read_study(ROOT / "configs" / "rope_theta_study.py", [], GPTConfig, TrainConfig).runs
+    grid = [(run.model_config.block_size, run.model_config.rope_theta) for run in runs]
+    assert grid == [(context, theta) for context in (1024, 4096, 8192) for theta in (1e4, 1e5, 5e5, 2e6, 1e7)]
 
 
 def test_demo_trains_and_its_loss_goes_down(tmp_path):

@@ -20,6 +20,7 @@ REQUIRED = {
     "model.py": ["configs/demo.py"],
     "plot.py": ["out"],
     "sample.py": ["--hf", "gpt2"],
+    "study.py": ["status", "configs/rope_theta_cpu_study.py"],
 }
 
 
