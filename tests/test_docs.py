@@ -25,7 +25,7 @@ from conftest import ROOT
 from gptkit.config import TrainConfig
 from model import GPTConfig
 
-SETTINGS_COMMANDS = {"train.py", "bench.py"}  # they take --key=value settings besides their own flags
+SETTINGS_COMMANDS = {"train.py", "bench.py", "study.py"}  # they take --key=value settings besides their flags
 PLACEHOLDER_FLAGS = {"--key"}  # a synopsis' [--key=value ...]
 INVENTED = {"configs/x.py", "--n_layrs"}  # what the pages invent to show an error: no file, no flag of ours
 OTHER_PROJECTS = {"convert_hf_to_gguf.py"}  # llama.cpp's converter, which check_runtimes.py runs
