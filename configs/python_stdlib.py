@@ -1,5 +1,5 @@
 # The demo's model (4 layers, 4 heads) on GPT-2 tokens of Python's standard library (~5.3M tokens), narrowed
-# to 64 wide and 64 tokens of context so that a CPU runs the optimizer comparisons of configs/muon_study.sh.
+# to 64 wide and 64 tokens of context so that a CPU runs the optimizer comparisons of configs/muon_stdlib_study.py.
 # Prepare the data first (the .py files of the standard library, tests left out):
 #   python prepare_text.py $(find $(python -c "import sysconfig; print(sysconfig.get_path('stdlib'))") \
 #       -name "*.py" -not -path "*/site-packages/*" -not -path "*/test/*" -not -path "*/tests/*" \
@@ -7,7 +7,7 @@
 # Sized for: 2 CPU cores, ~3 minutes (200 steps of 512 tokens); uses a GPU when there is one.
 # Command: python train.py configs/demo.py configs/python_stdlib.py
 # Parameters: 3.42M
-# Logbook result: AdamW + cosine vs Muon + wsd, LOGBOOK.md 2026-11-28 (configs/muon_study.sh)
+# Logbook result: AdamW + cosine vs Muon + wsd, LOGBOOK.md 2026-11-28 (configs/muon_stdlib_study.py)
 out_dir = "out/python_stdlib"
 data_dir = "data/python_stdlib"
 vocab_size = 50304  # GPT-2's tokens, padded (the demo: bytes)

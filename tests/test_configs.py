@@ -79,8 +79,8 @@ def test_demo_trains_and_its_loss_goes_down(tmp_path):
 
 
 def test_python_stdlib_pins_the_recipes_it_compares_whatever_demo_trains_with(tmp_path):
-    # The Muon study (configs/muon_study.sh) builds on demo.py; its figures must not move when the demo's recipe
-    # does (muon_lr aside: the study's Muon runs pass their own).
+    # The Muon study (configs/muon_stdlib_study.py) builds on demo.py; its figures must not move when the demo's
+    # recipe does (muon_lr aside: the study's Muon runs pass their own).
     demo = ROOT / "configs" / "demo.py"
     other_recipe = tmp_path / "demo.py"
     other_recipe.write_text(
