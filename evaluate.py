@@ -38,7 +38,6 @@ JSON (--json FILE), schema 1; losses are mean cross-entropies in nats, "se" stan
 """
 
 import sys
-from dataclasses import replace
 
 from gptkit.command_line import OneLineParser, add_model_source
 from gptkit.distributed import setup_run, shutdown
@@ -52,7 +51,7 @@ from gptkit.long_context import (
     validation_tokens,
 )
 from gptkit.long_context_report import console_table, write_json, write_plots
-from gptkit.rope import SCALING_FIELDS, SCALINGS, original_length
+from gptkit.rope import SCALINGS, original_length, scaling_settings
 from gptkit.tokenizer import VOCAB_SIZES, get_tokenizer
 from model import load_model
 
@@ -110,23 +109,6 @@ def evaluation_lengths(text, config):
     return sorted(set(lengths))
 
 
-def method_settings(config, names, factor, longest):
-    """{method: the RoPE settings it runs with}, each checked by GPTConfig before any work. A factor not given
-    is the model's own (when it has a scaling), else the longest length over the training length."""
-    if factor is None:
-        scaled = config.rope_scaling != "none"
-        factor = config.rope_scaling_factor if scaled else max(1.0, longest / original_length(config))
-    elif all(name == "none" for name in names):
-        raise UserError("--rope_scaling_factor applies to a --rope_scaling method other than none")
-    methods = {}
-    for name in names:
-        settings = {**{k: getattr(config, k) for k in SCALING_FIELDS}, "rope_scaling": name}
-        settings["rope_scaling_factor"] = 1.0 if name == "none" else factor
-        replace(config, **settings)  # GPTConfig checks them: a one-line error before any work
-        methods[name] = settings
-    return methods
-
-
 def check_arguments(args, lengths):
     problems = []
     if args.windows < 1:
@@ -176,7 +158,7 @@ def main(argv):
     lengths = evaluation_lengths(args.lengths, model.config)
     check_arguments(args, lengths)
     names = listed(args.rope_scaling or model.config.rope_scaling, SCALINGS, "--rope_scaling")
-    methods = method_settings(model.config, names, args.rope_scaling_factor, max(lengths))
+    methods = scaling_settings(model.config, names, args.rope_scaling_factor, max(lengths))
     tokens, data_tokenizer = validation_tokens(args.data_dir)
     if data_tokenizer != tokenizer_name:
         raise UserError(f"{args.data_dir} holds {data_tokenizer!r} tokens; the model reads {tokenizer_name!r} tokens")

@@ -14,6 +14,7 @@ from pathlib import Path
 from gptkit.command_line import OneLineParser, add_model_source
 from gptkit.distributed import setup_run
 from gptkit.errors import UserError, run_main
+from gptkit.rope import scaling_settings
 from gptkit.sampling import sample
 from gptkit.tokenizer import get_tokenizer
 from model import load_model
@@ -41,13 +42,15 @@ def main(argv):
 
     run = setup_run(args.device)  # the device, and the dtype it computes in (bfloat16 on GPUs that have it)
     model, tokenizer_name = load_model(args.checkpoint, args.hf)
-    if args.rope_scaling or args.rope_scaling_factor:  # a RoPE model's own settings, unless given
-        factor = args.rope_scaling_factor or model.config.rope_scaling_factor
-        model.use_rope_settings(rope_scaling=args.rope_scaling or model.config.rope_scaling, rope_scaling_factor=factor)
+    tokenizer = get_tokenizer(tokenizer_name)
+    if args.rope_scaling or args.rope_scaling_factor:  # chosen as evaluate.py chooses them (gptkit/rope.py)
+        name = args.rope_scaling or model.config.rope_scaling
+        longest = len(tokenizer.encode(prompt)) + args.max_new_tokens
+        model.use_rope_settings(**scaling_settings(model.config, [name], args.rope_scaling_factor, longest)[name])
     model.to(run.device)
     texts = sample(
         model,
-        get_tokenizer(tokenizer_name),
+        tokenizer,
         prompt,
         run,
         num_samples=args.num_samples,

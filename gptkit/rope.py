@@ -21,6 +21,7 @@ token for the length of the text so far and cached keys keep their rotation, as 
 """
 
 import math
+from dataclasses import replace
 
 import torch
 
@@ -40,6 +41,24 @@ SCALING_FIELDS = (
 def original_length(config):
     """The context length the weights were trained at (before any stretching)."""
     return config.rope_original_block_size or config.block_size
+
+
+def scaling_settings(config, names, factor, longest):
+    """{method: the RoPE settings a trained model (config, a GPTConfig) runs with for the methods named, to
+    sequences of up to longest tokens}, each checked by GPTConfig before any work. A factor not given is the
+    model's own (when it has a scaling), else the longest length over the training length."""
+    if factor is None:
+        scaled = config.rope_scaling != "none"
+        factor = config.rope_scaling_factor if scaled else max(1.0, longest / original_length(config))
+    elif all(name == "none" for name in names):
+        raise UserError("--rope_scaling_factor applies to a --rope_scaling method other than none")
+    methods = {}
+    for name in names:
+        settings = {**{k: getattr(config, k) for k in SCALING_FIELDS}, "rope_scaling": name}
+        settings["rope_scaling_factor"] = 1.0 if name == "none" else factor
+        replace(config, **settings)  # GPTConfig checks them: a one-line error before any work
+        methods[name] = settings
+    return methods
 
 
 def setting_problems(config):

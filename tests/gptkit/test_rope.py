@@ -2,12 +2,13 @@
 transformers' own rope initialisation functions, and the settings a checkpoint may continue with."""
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
 
 from gptkit.errors import UserError
-from gptkit.rope import continued_rope_settings, inverse_frequencies, rope_tables
+from gptkit.rope import continued_rope_settings, inverse_frequencies, rope_tables, scaling_settings
 from model import GPT, GPTConfig, apply_rope
 
 TINY = dict(block_size=32, vocab_size=101, n_layer=2, n_head=4, n_embd=32, pos_emb="rope")  # head size 8
@@ -213,3 +214,18 @@ def test_a_checkpoint_continues_at_a_longer_block_size_keeping_its_original_leng
     learned = {"model_config": {**TINY, "pos_emb": "learned", "n_kv_head": 4}}
     with pytest.raises(UserError, match=r"learned positions for 32 tokens: block_size=128 cannot be honoured"):
         GPT.from_checkpoint(learned, block_size=128)
+
+
+def test_scaling_settings_choose_each_methods_factor():
+    """What evaluate.py and sample.py run a trained model with: "none" is plain RoPE even on a scaled model, and a
+    method without a factor on an unscaled model stretches the training length to the longest sequence."""
+    scaled = GPTConfig(
+        block_size=32, n_layer=1, n_head=2, n_embd=16, pos_emb="rope", rope_scaling="yarn", rope_scaling_factor=4.0
+    )
+    assert scaling_settings(scaled, ["none"], None, 128)["none"]["rope_scaling_factor"] == 1.0
+    assert scaling_settings(scaled, ["linear"], None, 64)["linear"]["rope_scaling_factor"] == 4.0
+    plain = replace(scaled, rope_scaling="none", rope_scaling_factor=1.0)
+    assert scaling_settings(plain, ["yarn"], None, 96)["yarn"]["rope_scaling_factor"] == 3.0
+    assert scaling_settings(plain, ["yarn"], 2.0, 96)["yarn"]["rope_scaling_factor"] == 2.0
+    with pytest.raises(UserError, match="applies to a --rope_scaling method other than none"):
+        scaling_settings(plain, ["none"], 2.0, 96)
