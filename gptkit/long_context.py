@@ -58,7 +58,7 @@ def validation_tokens(data_dir):
 
 def rows_at(tokens, starts, width):
     """(len(starts), width) int64 array: tokens[s : s + width] for each start s."""
-    return np.stack([tokens[s : s + width] for s in starts]).astype(np.int64).reshape(len(starts), width)
+    return np.stack([tokens[s : s + width] for s in starts]).astype(np.int64)
 
 
 def document_starts(tokens, eot_token, length):
@@ -75,6 +75,11 @@ def choose_windows(tokens, source, length, count, eot_token, longest=None):
     longest = longest or length
     if source == "docs":
         starts = document_starts(tokens, eot_token, longest)
+        if len(starts) == 0:
+            raise UserError(
+                f"no document of the validation split holds {longest + 1} tokens: use --windows_from stream, or "
+                "shorter --lengths"
+            )
     else:
         starts = np.arange((len(tokens) - 1) // longest) * longest
     return rows_at(tokens, starts[:count], length + 1), len(starts)

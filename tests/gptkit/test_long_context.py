@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from gptkit.distributed import Run
+from gptkit.errors import UserError
 from gptkit.long_context import (
     PASSKEY_DEPTHS,
     PASSKEY_INTRO,
@@ -99,6 +100,12 @@ def test_document_windows_start_right_after_end_of_text_in_documents_long_enough
     assert available == len(long_enough) == len(rows) > 3  # fewer than asked: all that qualify
     for start, row in zip(long_enough, rows):
         assert tokens[start - 1] == EOT and EOT not in row and list(row) == list(tokens[start : start + 31])
+
+
+def test_no_document_long_enough_is_one_line_naming_the_way_out():
+    tokens = stream()
+    with pytest.raises(UserError, match="no document of the validation split holds .* use --windows_from stream"):
+        choose_windows(tokens, "docs", 30, 4, EOT, longest=len(tokens))
 
 
 def test_perplexity_non_overlapping_and_sliding_score_what_they_say():
