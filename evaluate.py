@@ -128,8 +128,8 @@ def check_arguments(args, lengths):
 
 def evaluate_method(model, tokens, tokenizer_name, run, args, lengths, parts):
     """One method's measurements (the model already runs with its RoPE settings)."""
-    tokenizer = get_tokenizer(tokenizer_name) if "passkey" in parts and tokenizer_name == "gpt2" else None
-    eot_token = get_tokenizer(tokenizer_name).eot_token
+    tokenizer = get_tokenizer(tokenizer_name)
+    eot_token = tokenizer.eot_token
     original, longest = original_length(model.config), max(lengths)
     result = {part: None for part in PARTS}
     if "positions" in parts:
@@ -146,7 +146,7 @@ def evaluate_method(model, tokens, tokenizer_name, run, args, lengths, parts):
         probe = dict(span=args.probe_span, trials=args.probe_trials, seed=args.seed, batch_size=args.batch_size)
         vocabulary = dict(vocab_size=VOCAB_SIZES[tokenizer_name], eot_token=eot_token)
         result["probe"] = copy_probe(model, tokens, run, max_length=longest, **probe, **vocabulary)
-    if tokenizer is not None:
+    if "passkey" in parts and tokenizer_name == "gpt2":  # the prompt is English text
         result["passkey"] = passkey(model, tokenizer, run, lengths=lengths, trials=args.passkey_trials, seed=args.seed)
     return result
 

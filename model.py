@@ -327,9 +327,14 @@ class GPT(nn.Module):
         its training length: the config is replaced (and checked), the weights stay, the tables are rebuilt."""
         self.config = replace(self.config, **settings)
         if self.config.pos_emb == "rope":
-            cos, sin = rope_tables(self.config, self.config.block_size)
-            self.rope_cos, self.rope_sin = cos.to(self.rope_cos.device), sin.to(self.rope_sin.device)
+            self.set_rope_tables(self.config.block_size)
         return self
+
+    def set_rope_tables(self, rows):
+        """The cos and sin tables of positions 0 ... rows - 1, computed (on the CPU) for the current settings and
+        kept on the device the model is on."""
+        cos, sin = rope_tables(self.config, rows)
+        self.rope_cos, self.rope_sin = cos.to(self.rope_cos.device), sin.to(self.rope_sin.device)
 
     def rope_for(self, start, end):
         """cos, sin of positions start ... end - 1 of a sequence of `end` tokens. Past the tables' length they
@@ -341,8 +346,7 @@ class GPT(nn.Module):
             rows = max(end, 2 * self.rope_cos.size(0))
             if self.config.rope_scaling == "dynamic":  # plain rows serve up to the original length only
                 rows = min(rows, original_length(self.config))
-            cos, sin = rope_tables(self.config, rows)
-            self.rope_cos, self.rope_sin = cos.to(self.rope_cos.device), sin.to(self.rope_sin.device)
+            self.set_rope_tables(rows)
         return self.rope_cos[start:end], self.rope_sin[start:end]
 
     def _init_weights(self, module):

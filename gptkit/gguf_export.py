@@ -19,7 +19,6 @@ logits (1e-4 at f32) and tiktoken's tokens.
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -27,6 +26,7 @@ import torch
 from gptkit.errors import UserError
 from gptkit.hf_format import LAYER_NORM_EPS, export_weights, family_of, renames_of
 from gptkit.hf_tokenizer import END_OF_TEXT, tokenizer_json
+from gptkit.rope import transformers_rope_parameters
 
 GGUF_TYPES = ("f32", "f16", "bf16", "q8_0")  # --gguf_type: how the matrices are stored
 FAMILIES = ("gpt2", "starcoder2")  # the transformers families (gptkit/hf_format.py) a GGUF architecture matches
@@ -35,26 +35,6 @@ NO_ARCHITECTURE = {  # why a family has no GGUF, and what works instead
     "moe": "llama.cpp has no architecture for this Mixture of Experts (non-gated GeLU experts, softmax top-k)",
     "learned_gqa": "transformers' GGUF reader has no GPT-2 with grouped-query attention",
 }
-
-
-@dataclass(frozen=True)
-class RopeScaling:
-    kind: str  # "linear", "dynamic" or "yarn"
-    factor: float
-    original_block_size: int  # the context length the model was trained at before scaling
-    beta_fast: float  # YaRN's boundaries of the ramp between interpolated and extrapolated frequencies
-    beta_slow: float
-
-
-def rope_scaling_of(model_config):
-    """The RoPE scaling of a GPTConfig (as a dict), or None. The one place that knows the config's field names;
-    a config without them (checkpoints before RoPE scaling) has none."""
-    kind = model_config.get("rope_scaling", "none")
-    if model_config["pos_emb"] != "rope" or kind in (None, "none"):
-        return None
-    original = model_config.get("rope_original_block_size") or model_config["block_size"]
-    beta_fast, beta_slow = model_config.get("rope_yarn_beta_fast", 32.0), model_config.get("rope_yarn_beta_slow", 1.0)
-    return RopeScaling(kind, float(model_config.get("rope_scaling_factor", 1.0)), original, beta_fast, beta_slow)
 
 
 def check_gguf_export(model_config, tokenizer_name, gguf_type, path):
@@ -71,11 +51,11 @@ def check_gguf_export(model_config, tokenizer_name, gguf_type, path):
             f"no GGUF for a model of {tokenizer_name!r} tokens: llama.cpp refuses byte-level tokenizers (its BPE "
             f"pre-tokenizer is not recognised); {folder_instead}"
         )
-    scaling = rope_scaling_of(model_config)
-    if scaling and scaling.kind not in ("linear", "yarn"):
+    rope, max_positions = transformers_rope_parameters(model_config)  # "dynamic": the original length
+    if rope["rope_type"] not in ("default", "linear", "yarn"):
         raise UserError(
-            f"no GGUF for {scaling.kind} RoPE scaling: llama.cpp has only linear and yarn, and would compute "
-            f"another model past {scaling.original_block_size} tokens; {folder_instead} (transformers, vLLM)"
+            f"no GGUF for {rope['rope_type']} RoPE scaling: llama.cpp has only linear and yarn, and would compute "
+            f"another model past {max_positions} tokens; {folder_instead} (transformers, vLLM)"
         )
     check_writable(Path(path))
     try:
@@ -144,21 +124,21 @@ def add_settings(writer, family, model_config, gguf_type):
     writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
     if family == "starcoder2":
         writer.add_rope_freq_base(c["rope_theta"])
-        add_rope_scaling(writer, rope_scaling_of(c))
+        add_rope_scaling(writer, transformers_rope_parameters(c)[0])
 
 
-def add_rope_scaling(writer, scaling):
-    """The keys llama.cpp's converter writes for a transformers config of this scaling."""
+def add_rope_scaling(writer, rope):
+    """The keys llama.cpp's converter writes for a transformers config of these RoPE parameters."""
     import gguf
 
-    if scaling is None:
+    if rope["rope_type"] == "default":
         return
-    writer.add_rope_scaling_type(gguf.RopeScalingType(scaling.kind))
-    writer.add_rope_scaling_factor(scaling.factor)
-    if scaling.kind == "yarn":
-        writer.add_rope_scaling_orig_ctx_len(scaling.original_block_size)
-        writer.add_rope_scaling_yarn_beta_fast(scaling.beta_fast)
-        writer.add_rope_scaling_yarn_beta_slow(scaling.beta_slow)
+    writer.add_rope_scaling_type(gguf.RopeScalingType(rope["rope_type"]))
+    writer.add_rope_scaling_factor(rope["factor"])
+    if rope["rope_type"] == "yarn":
+        writer.add_rope_scaling_orig_ctx_len(rope["original_max_position_embeddings"])
+        writer.add_rope_scaling_yarn_beta_fast(rope["beta_fast"])
+        writer.add_rope_scaling_yarn_beta_slow(rope["beta_slow"])
 
 
 def add_tokenizer(writer, vocab_size):
