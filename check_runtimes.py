@@ -31,7 +31,6 @@ ROOT = Path(__file__).resolve().parent
 LLAMA_CPP_PYTHON = "llama-cpp-python==0.3.36"  # its source package holds llama.cpp and the converter
 TRANSFORMERS_4 = ("transformers==4.57.1", "tokenizers==0.22.1", "huggingface_hub==0.36.0")
 PARTS = ("llama_cpp", "converter", "transformers4")
-GGUF_TYPES = ("f32", "f16", "bf16", "q8_0")
 FAMILIES = {  # family -> model flags for train.py
     "gpt2": ["--pos_emb=learned"],
     "starcoder2": ["--pos_emb=rope", "--n_kv_head=2", "--rope_theta=500"],
@@ -97,6 +96,7 @@ def setup(tools):
 def train_and_export(work, families):
     """{family: checkpoint}, each exported as work/family/hf and work/family/TYPE.gguf."""
     from gptkit.corpus import embedded_documents, prepare_texts
+    from gptkit.gguf_export import GGUF_TYPES  # here, not at the top: the workers' Python has no torch
 
     data = work / "data" / "docs"
     if not data.exists():
@@ -243,6 +243,8 @@ def request_of(reference, text, **where):
 
 
 def check_llama_cpp(llama_python, family, reference, text, work):
+    from gptkit.gguf_export import GGUF_TYPES
+
     rows = []
     for gguf_type in GGUF_TYPES:
         request = request_of(reference, text, gguf=str(work / family / f"{gguf_type}.gguf"))

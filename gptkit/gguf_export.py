@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from gptkit.errors import UserError
-from gptkit.hf_format import LAYER_NORM_EPS, export_weights, family_of, renames_of
+from gptkit.hf_format import LAYER_NORM_EPS, export_weights, family_of
 from gptkit.hf_tokenizer import END_OF_TEXT, tokenizer_json
 from gptkit.rope import transformers_rope_parameters
 
@@ -89,13 +89,11 @@ def gguf_tensors(family, model_config, state_dict):
     """(GGUF name, its gguf.MODEL_TENSOR kind, fp32 numpy array) of every tensor."""
     import gguf
 
-    tensors = export_weights(family, model_config, state_dict, torch.float32)
-    renames = renames_of(family, model_config, state_dict)
-    conv1d = {name for rename in renames if rename.transpose for name in rename.theirs}
+    tensors = export_weights(family, model_config, state_dict, torch.float32, conv1d_layout=False)
     names = gguf.get_tensor_name_map(gguf_architecture(family), model_config["n_layer"])
     for name, tensor in tensors.items():
         kind, gguf_name = names.get_type_and_name(name, try_suffixes=(".weight", ".bias"))
-        yield gguf_name, kind, (tensor.t() if name in conv1d else tensor).contiguous().numpy()
+        yield gguf_name, kind, tensor.numpy()
 
 
 def storage_type(kind, array, gguf_type):

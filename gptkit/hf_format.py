@@ -112,8 +112,9 @@ def qkv_rows(model_config):
 # Export
 
 
-def export_weights(family, model_config, state_dict, dtype=torch.float32):
-    """Our state dict under the family's names and layouts (contiguous tensors of dtype, none shared)."""
+def export_weights(family, model_config, state_dict, dtype=torch.float32, conv1d_layout=True):
+    """Our state dict under the family's names and layouts (contiguous tensors of dtype, none shared).
+    conv1d_layout=False keeps nn.Linear's (out, in) where GPT-2's Conv1D stores (in, out), as GGUF does."""
     tensors = {}
     for rename in renames_of(family, model_config, state_dict):
         if rename.ours in state_dict:
@@ -124,7 +125,7 @@ def export_weights(family, model_config, state_dict, dtype=torch.float32):
             raise UserError(f"the checkpoint has no {rename.ours}: it is not a model.py GPT")
         parts = tensor.split(qkv_rows(model_config)) if len(rename.theirs) == 3 else (tensor,)
         for name, part in zip(rename.theirs, parts):
-            part = part.t() if rename.transpose else part
+            part = part.t() if rename.transpose and conv1d_layout else part
             tensors[name] = part.detach().to(dtype).contiguous().clone()
     return tensors
 
