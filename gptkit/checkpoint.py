@@ -47,15 +47,16 @@ def write_error_reason(error):
     return cause.strerror if cause is not None else f"{str(error).strip()[:200]} (is the disk full?)"
 
 
-def load_checkpoint(path, required=("model", "model_config")):
-    """The checkpoint at path, holding at least the required keys."""
+def load_checkpoint(path, required=("model", "model_config"), mmap=False):
+    """The checkpoint at path, holding at least the required keys. mmap=True maps the tensors instead of
+    reading them, for a caller that needs only the small entries (the step)."""
     path = Path(path)
     if path.is_dir():  # an FSDP run's sharded checkpoint folder, given where a file is needed
         raise UserError(f"{path} is a folder; for a sharded checkpoint run: python consolidate.py {path.parent}")
     if not path.is_file():
         raise UserError(f"no checkpoint at {path}")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as e:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"{path} is not a readable checkpoint: {reason[:200]}") from None

@@ -18,8 +18,6 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
 from gptkit.checkpoint import load_checkpoint
 from gptkit.metrics import read_metrics
 from gptkit.sharded_checkpoint import consolidate, read_training_state, sharded_checkpoint_path
@@ -36,7 +34,7 @@ def checkpoint_step(out_dir, parallelism):
     path = Path(out_dir) / "ckpt.pt"
     if not path.is_file():
         return None
-    return torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("step")
+    return load_checkpoint(path, mmap=True).get("step")
 
 
 def checkpoint_file(run):
@@ -45,7 +43,7 @@ def checkpoint_file(run):
     if run.train.get("parallelism") != "fsdp":
         return Path(run.out_dir) / "ckpt.pt"
     consolidated = Path(run.out_dir) / "consolidated.pt"
-    if not consolidated.is_file() or load_checkpoint(consolidated).get("step") != run.step:
+    if not consolidated.is_file() or load_checkpoint(consolidated, mmap=True).get("step") != run.step:
         consolidate(sharded_checkpoint_path(run.out_dir), consolidated)
     return consolidated
 
