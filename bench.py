@@ -21,11 +21,11 @@ from gptkit.command_line import OneLineParser
 from gptkit.config import TrainConfig, load_config
 from gptkit.distributed import setup_run
 from gptkit.errors import UserError, run_main
-from gptkit.fp8 import check_fp8, convert_to_fp8
-from gptkit.losses import check_cross_entropy
-from gptkit.metrics import estimate_mfu
-from gptkit.micro_batch import find_micro_batch_size, random_batch
-from gptkit.optim import build_optimizer
+from gptkit.model_parts.fp8 import check_fp8, convert_to_fp8
+from gptkit.model_parts.losses import check_cross_entropy
+from gptkit.training.metrics import estimate_mfu
+from gptkit.training.micro_batch import find_micro_batch_size, random_batch
+from gptkit.training.optim import build_optimizer
 from model import GPT, GPTConfig
 
 # Model changes compared in one run. "moe_top1" has the dense model's active parameters per token.

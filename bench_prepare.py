@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from gptkit.command_line import OneLineParser
-from gptkit.corpus import embedded_documents, stream_documents, write_token_shards
+from gptkit.data.corpus import embedded_documents, stream_documents, write_token_shards
 from gptkit.errors import run_main
 
 

@@ -95,8 +95,8 @@ def setup(tools):
 
 def train_and_export(work, families):
     """{family: checkpoint}, each exported as work/family/hf and work/family/TYPE.gguf."""
-    from gptkit.corpus import embedded_documents, prepare_texts
-    from gptkit.gguf_export import GGUF_TYPES  # here, not at the top: the workers' Python has no torch
+    from gptkit.data.corpus import embedded_documents, prepare_texts
+    from gptkit.interop.gguf_export import GGUF_TYPES  # here, not at the top: the workers' Python has no torch
 
     data = work / "data" / "docs"
     if not data.exists():
@@ -119,7 +119,7 @@ def train_and_export(work, families):
 
 
 def test_text():
-    from gptkit.corpus import embedded_documents
+    from gptkit.data.corpus import embedded_documents
 
     return embedded_documents()[7][:400]  # prose with punctuation, digits and newlines
 
@@ -129,8 +129,8 @@ def ours(checkpoint, text):
     tokens after the prompt."""
     import torch
 
-    from gptkit.checkpoint import load_checkpoint
-    from gptkit.tokenizer import get_tokenizer
+    from gptkit.checkpointing.checkpoint import load_checkpoint
+    from gptkit.data.tokenizer import get_tokenizer
     from model import GPT
 
     model = GPT.from_checkpoint(load_checkpoint(checkpoint)).eval()
@@ -243,7 +243,7 @@ def request_of(reference, text, **where):
 
 
 def check_llama_cpp(llama_python, family, reference, text, work):
-    from gptkit.gguf_export import GGUF_TYPES
+    from gptkit.interop.gguf_export import GGUF_TYPES
 
     rows = []
     for gguf_type in GGUF_TYPES:

@@ -12,9 +12,9 @@ the weights, configs, step and tokenizer but no optimizer state: the FSDP run it
 import sys
 from pathlib import Path
 
+from gptkit.checkpointing.sharded_checkpoint import consolidate, sharded_checkpoint_path
 from gptkit.command_line import OneLineParser
 from gptkit.errors import UserError, run_main
-from gptkit.sharded_checkpoint import consolidate, sharded_checkpoint_path
 
 
 def main(argv):

@@ -14,8 +14,8 @@ stream, or from document starts; every length reads the beginnings of the same w
 length (non-overlapping windows and a sliding window), a copy probe (a span of random tokens repeated after a
 gap: the loss on the second copy by distance) and, with the GPT-2 tokenizer, the pass-key prompt. Each method of
 --rope_scaling (default: the model's own) runs them all on the same tokens; a factor not given is the model's
-own, or the longest length over the training length. The measurements are in gptkit/long_context.py, the table,
-JSON and plots in gptkit/long_context_report.py.
+own, or the longest length over the training length. The measurements are in gptkit/evaluation/long_context.py,
+the table, JSON and plots in gptkit/evaluation/long_context_report.py.
 
 JSON (--json FILE), schema 1; losses are mean cross-entropies in nats, "se" standard errors across windows
 (across trials for the probe; null for a single one):
@@ -40,9 +40,10 @@ JSON (--json FILE), schema 1; losses are mean cross-entropies in nats, "se" stan
 import sys
 
 from gptkit.command_line import OneLineParser, add_model_source
+from gptkit.data.tokenizer import VOCAB_SIZES, get_tokenizer
 from gptkit.distributed import setup_run, shutdown
 from gptkit.errors import UserError, run_main
-from gptkit.long_context import (
+from gptkit.evaluation.long_context import (
     WINDOW_SOURCES,
     copy_probe,
     loss_by_position,
@@ -50,9 +51,8 @@ from gptkit.long_context import (
     perplexity,
     validation_tokens,
 )
-from gptkit.long_context_report import console_table, write_json, write_plots
-from gptkit.rope import SCALINGS, original_length, scaling_settings
-from gptkit.tokenizer import VOCAB_SIZES, get_tokenizer
+from gptkit.evaluation.long_context_report import console_table, write_json, write_plots
+from gptkit.model_parts.rope import SCALINGS, original_length, scaling_settings
 from model import load_model
 
 PARTS = ("positions", "perplexity", "probe", "passkey")

@@ -8,23 +8,23 @@ Export a training checkpoint as a Hugging Face transformers folder, and optional
 The folder (config.json, model.safetensors, generation_config.json, tokenizer files, README.md model card)
 loads with `transformers.AutoModelForCausalLM.from_pretrained(OUT_DIR)`: as GPT2LMHeadModel (learned
 positions), Starcoder2ForCausalLM (RoPE, with or without GQA), or, with trust_remote_code=True, the modelling
-code copied into the folder (MoE; learned positions with GQA). The mapping lives in gptkit/hf_format.py.
+code copied into the folder (MoE; learned positions with GQA). The mapping lives in gptkit/interop/hf_format.py.
 With --gguf, the GPT-2 and Starcoder2 families are also written as one GGUF file for llama.cpp, Ollama and
-LM Studio (gptkit/gguf_export.py).
+LM Studio (gptkit/interop/gguf_export.py).
 """
 
 import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from gptkit.checkpoint import load_checkpoint
+from gptkit.checkpointing.checkpoint import load_checkpoint
 from gptkit.command_line import OneLineParser
 from gptkit.config import TrainConfig
 from gptkit.errors import UserError, run_main
-from gptkit.gguf_export import GGUF_TYPES, check_gguf_export, write_gguf
-from gptkit.hf_format import EXPORT_DTYPES, write_folder
-from gptkit.hf_hub import check_repo_id, push_folder
-from gptkit.model_card import model_card, run_summary, training_command
+from gptkit.interop.gguf_export import GGUF_TYPES, check_gguf_export, write_gguf
+from gptkit.interop.hf_format import EXPORT_DTYPES, write_folder
+from gptkit.interop.hf_hub import check_repo_id, push_folder
+from gptkit.interop.model_card import model_card, run_summary, training_command
 from model import GPT, GPTConfig
 
 

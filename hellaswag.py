@@ -7,7 +7,7 @@ HellaSwag accuracy of a checkpoint or of OpenAI GPT-2.
     torchrun --standalone --nproc_per_node=8 hellaswag.py --hf gpt2-xl   # examples split across GPUs
 
 `acc` picks the ending with the lowest summed loss, `acc_norm` the lowest mean loss per token (the common
-token-averaged scoring, comparable with published GPT-2 numbers); the scoring lives in gptkit/hellaswag.py.
+token-averaged scoring, comparable with published GPT-2 numbers); the scoring lives in gptkit/evaluation/hellaswag.py.
 """
 
 import json
@@ -17,7 +17,7 @@ from pathlib import Path
 from gptkit.command_line import OneLineParser, add_model_source
 from gptkit.distributed import setup_run, shutdown
 from gptkit.errors import UserError, run_main
-from gptkit.hellaswag import evaluate_hellaswag
+from gptkit.evaluation.hellaswag import evaluate_hellaswag
 from model import load_model
 
 

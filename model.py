@@ -9,7 +9,7 @@ PyTorch's scaled_dot_product_attention, which picks the flash kernels on GPU.
     python model.py configs/gpt_7b.py --gpus 16 --gpu_memory 80   # and a memory plan per GPU, DDP and FSDP
 
 Weights that do not come from a training checkpoint (OpenAI GPT-2, exported folders) are read by
-gptkit/pretrained.py; GPT.from_pretrained and GPT.from_checkpoint build the model from them.
+gptkit/interop/pretrained.py; GPT.from_pretrained and GPT.from_checkpoint build the model from them.
 """
 
 import math
@@ -20,14 +20,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from gptkit.checkpoint import load_checkpoint
+from gptkit.checkpointing.checkpoint import load_checkpoint
 from gptkit.command_line import OneLineParser
 from gptkit.config import TrainConfig, load_config
 from gptkit.errors import UserError, run_main
-from gptkit.losses import linear_cross_entropy
-from gptkit.memory_plan import describe_plan
-from gptkit.precision import matmul_dtype
-from gptkit.pretrained import (
+from gptkit.interop.pretrained import (
     copy_gpt2_weights,
     gpt2_warm_start_config,
     is_openai_gpt2,
@@ -35,7 +32,8 @@ from gptkit.pretrained import (
     read_gpt2,
     tokenizer_of,
 )
-from gptkit.rope import (
+from gptkit.model_parts.losses import linear_cross_entropy
+from gptkit.model_parts.rope import (
     SCALING_FIELDS,
     continued_rope_settings,
     original_length,
@@ -43,6 +41,8 @@ from gptkit.rope import (
     setting_problems,
     tables_depend_on_length,
 )
+from gptkit.precision import matmul_dtype
+from gptkit.training.memory_plan import describe_plan
 
 
 @dataclass
@@ -58,7 +58,7 @@ class GPTConfig:
     tie_embeddings: bool = True  # the output projection shares the token embedding matrix
     pos_emb: str = "learned"  # "learned" (GPT-2) or "rope"
     rope_theta: float = 10000.0
-    # RoPE past the trained length (gptkit/rope.py): "none", "linear", "dynamic" or "yarn", by this factor
+    # RoPE past the trained length (gptkit/model_parts/rope.py): "none", "linear", "dynamic" or "yarn", by this factor
     rope_scaling: str = "none"
     rope_scaling_factor: float = 1.0
     rope_original_block_size: int | None = None  # the length the weights were trained at; None: block_size
@@ -101,7 +101,7 @@ class GPTConfig:
 # ----------------------------------------------------------------------------------------------------------
 # Rotary position embeddings: rotate each (i, i + head_size/2) pair of q and k by an angle proportional to
 # the position, so that q·k depends only on the distance between the two positions. The cos and sin tables
-# and their scalings for sequences past the trained length are computed in gptkit/rope.py.
+# and their scalings for sequences past the trained length are computed in gptkit/model_parts/rope.py.
 
 
 def apply_rope(x, cos, sin):
@@ -313,7 +313,7 @@ class GPT(nn.Module):
         if config.tie_embeddings:
             self.lm_head.weight = self.transformer.wte.weight  # weight tying, as GPT-2
         self.last_aux_loss = None  # MoE load-balancing loss of the last forward, for logging
-        self.cross_entropy = "chunked"  # how the loss is computed, one of gptkit.losses.IMPLEMENTATIONS
+        self.cross_entropy = "chunked"  # how the loss is computed, one of gptkit.model_parts.losses.IMPLEMENTATIONS
 
         # GPT-2 initialisation; the projections into the residual stream are scaled down by 1/sqrt(2 n_layer)
         # so the stream's variance does not grow with depth.
@@ -357,7 +357,7 @@ class GPT(nn.Module):
 
     def forward(self, idx, targets=None, cache=None, reduction="mean"):
         """(logits, None) without targets, (None, loss) with them. The loss comes from the last hidden states
-        chunk by chunk (gptkit/losses.py), so a training step never holds the whole batch's logits.
+        chunk by chunk (gptkit/model_parts/losses.py), so a training step never holds the whole batch's logits.
         reduction="none" gives each position's loss, (B, T), 0 where the target is -1 (ignored)."""
         B, T = idx.shape
         start = cache.length if cache is not None else 0
@@ -428,7 +428,7 @@ class GPT(nn.Module):
     @classmethod
     def from_pretrained(cls, name_or_dir, **overrides):
         """OpenAI GPT-2 weights to warm-start from (gpt2 … gpt2-xl, or a GPT-2 transformers folder), which take
-        the overrides GPT-2's shape allows (gptkit/pretrained.py, gpt2_warm_start_config), or a transformers
+        the overrides GPT-2's shape allows (gptkit/interop/pretrained.py, gpt2_warm_start_config), or a transformers
         folder of one of our models (what export_hf.py writes, of any family), which keeps its own shape:
         overrides are refused as for a checkpoint."""
         if not is_openai_gpt2(name_or_dir):
@@ -441,7 +441,7 @@ class GPT(nn.Module):
     @classmethod
     def from_checkpoint(cls, checkpoint, source="the checkpoint", **overrides):
         """A GPT with a training checkpoint's config and weights (on the CPU). A sharded checkpoint's state
-        has no weights: they are loaded once the model is sharded (gptkit/sharded_checkpoint.py).
+        has no weights: they are loaded once the model is sharded (gptkit/checkpointing/sharded_checkpoint.py).
 
         overrides are model settings the user gave: the ones a trained model can take (RESUME_ADJUSTABLE) are
         applied, every other one must equal the checkpoint's, so a flag is never silently ignored.

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from gptkit.command_line import OneLineParser  # noqa: E402
 from gptkit.errors import UserError, run_main  # noqa: E402
-from gptkit.metrics import read_metrics  # noqa: E402
+from gptkit.training.metrics import read_metrics  # noqa: E402
 
 
 def moving_average(values, window):

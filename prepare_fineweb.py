@@ -12,7 +12,7 @@ Re-running continues after the last finished shard.
 import sys
 
 from gptkit.command_line import OneLineParser
-from gptkit.corpus import stream_documents, write_token_shards
+from gptkit.data.corpus import stream_documents, write_token_shards
 from gptkit.errors import run_main
 
 

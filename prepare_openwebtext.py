@@ -11,7 +11,7 @@ the parquet conversion that the Hugging Face hub keeps (revision refs/convert/pa
 import sys
 
 from gptkit.command_line import OneLineParser
-from gptkit.corpus import stream_documents, write_token_shards
+from gptkit.data.corpus import stream_documents, write_token_shards
 from gptkit.errors import run_main
 
 

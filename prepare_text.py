@@ -5,14 +5,14 @@ Any local text into token shards: each file is a document; the first 10% of the 
     python prepare_text.py notes/*.txt --tokenizer bytes --out data/notes
     python prepare_text.py --embedded                                    # the offline demo corpus
 
-The embedded corpus is described in gptkit/corpus.py.
+The embedded corpus is described in gptkit/data/corpus.py.
 """
 
 import sys
 from pathlib import Path
 
 from gptkit.command_line import OneLineParser
-from gptkit.corpus import EMBEDDED_DATA_DIR, prepare_embedded, prepare_texts, read_text_file
+from gptkit.data.corpus import EMBEDDED_DATA_DIR, prepare_embedded, prepare_texts, read_text_file
 from gptkit.errors import UserError, run_main
 
 

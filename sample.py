@@ -12,11 +12,11 @@ import sys
 from pathlib import Path
 
 from gptkit.command_line import OneLineParser, add_model_source
+from gptkit.data.tokenizer import get_tokenizer
 from gptkit.distributed import setup_run
 from gptkit.errors import UserError, run_main
-from gptkit.rope import scaling_settings
-from gptkit.sampling import sample
-from gptkit.tokenizer import get_tokenizer
+from gptkit.evaluation.sampling import sample
+from gptkit.model_parts.rope import scaling_settings
 from model import load_model
 
 
@@ -43,7 +43,7 @@ def main(argv):
     run = setup_run(args.device)  # the device, and the dtype it computes in (bfloat16 on GPUs that have it)
     model, tokenizer_name = load_model(args.checkpoint, args.hf)
     tokenizer = get_tokenizer(tokenizer_name)
-    if args.rope_scaling or args.rope_scaling_factor:  # chosen as evaluate.py chooses them (gptkit/rope.py)
+    if args.rope_scaling or args.rope_scaling_factor:  # chosen as evaluate.py chooses them (gptkit/model_parts/rope.py)
         name = args.rope_scaling or model.config.rope_scaling
         longest = len(tokenizer.encode(prompt)) + args.max_new_tokens
         model.use_rope_settings(**scaling_settings(model.config, [name], args.rope_scaling_factor, longest)[name])

@@ -33,13 +33,13 @@ from pathlib import Path
 
 import torch
 
-from gptkit.checkpoint import load_checkpoint
+from gptkit.checkpointing.checkpoint import load_checkpoint
 from gptkit.command_line import OneLineParser
 from gptkit.config import TrainConfig
 from gptkit.errors import UserError, run_main
-from gptkit.hf_format import write_folder  # the export's code, imported here only
-from gptkit.hf_hub import check_repo_id, push_folder
-from gptkit.model_card import model_card, run_summary, training_command
+from gptkit.interop.hf_format import write_folder  # the export's code, imported here only
+from gptkit.interop.hf_hub import check_repo_id, push_folder
+from gptkit.interop.model_card import model_card, run_summary, training_command
 from gptkit.study import report
 from gptkit.study.model_index import with_model_index
 from gptkit.study.runs import (

@@ -19,26 +19,26 @@ from pathlib import Path
 
 import torch
 
-from gptkit.checkpoint_guard import CheckpointGuard
+from gptkit.checkpointing.checkpoint_guard import CheckpointGuard
+from gptkit.checkpointing.training_checkpoint import TrainingCheckpoint, TrainingParts
 from gptkit.config import TrainConfig, build_configs, read_settings
-from gptkit.corpus import EMBEDDED_DATA_DIR, prepare_embedded
-from gptkit.dataloader import ShardedBatches, validation_batches
+from gptkit.data.corpus import EMBEDDED_DATA_DIR, prepare_embedded
+from gptkit.data.dataloader import ShardedBatches, validation_batches
+from gptkit.data.shards import find_shards
+from gptkit.data.tokenizer import get_tokenizer
 from gptkit.distributed import all_reduce_max, all_reduce_mean, barrier, setup_run, shutdown
 from gptkit.errors import UserError, run_main
-from gptkit.fp8 import check_fp8, convert_to_fp8
-from gptkit.hellaswag import evaluate_hellaswag, hellaswag_file, read_examples
-from gptkit.losses import check_cross_entropy
-from gptkit.metrics import TrainingReport
-from gptkit.micro_batch import find_micro_batch_size
-from gptkit.optim import build_optimizer
-from gptkit.parallel import clip_gradients, gradient_sync, is_sharded, wrap_model
-from gptkit.pretrained import warm_start_overrides
-from gptkit.run_lock import RunLock
-from gptkit.sampling import sample
-from gptkit.schedule import lr_at_step
-from gptkit.shards import find_shards
-from gptkit.tokenizer import get_tokenizer
-from gptkit.training_checkpoint import TrainingCheckpoint, TrainingParts
+from gptkit.evaluation.hellaswag import evaluate_hellaswag, hellaswag_file, read_examples
+from gptkit.evaluation.sampling import sample
+from gptkit.interop.pretrained import warm_start_overrides
+from gptkit.model_parts.fp8 import check_fp8, convert_to_fp8
+from gptkit.model_parts.losses import check_cross_entropy
+from gptkit.training.metrics import TrainingReport
+from gptkit.training.micro_batch import find_micro_batch_size
+from gptkit.training.optim import build_optimizer
+from gptkit.training.parallel import clip_gradients, gradient_sync, is_sharded, wrap_model
+from gptkit.training.run_lock import RunLock
+from gptkit.training.schedule import lr_at_step
 from model import GPT, GPTConfig
 
 
@@ -209,7 +209,8 @@ def main(argv):
         step += 1
 
         # The host waits for the GPU only where the loss is logged or a checkpoint is due, and the step is judged
-        # there, on the loss averaged over the processes: all take the same branch (gptkit/checkpoint_guard.py).
+        # there, on the loss averaged over the processes: all take the same branch
+        # (gptkit/checkpointing/checkpoint_guard.py).
         save_now = due(cfg.checkpoint_interval) or step == cfg.max_iters
         stopping = False
         if due(cfg.log_interval) or save_now or (run.world_size == 1 and stop.requested):

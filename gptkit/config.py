@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gptkit.errors import UserError
-from gptkit.losses import IMPLEMENTATIONS as CROSS_ENTROPY
+from gptkit.model_parts.losses import IMPLEMENTATIONS as CROSS_ENTROPY
 
 INIT_FROM = ("scratch", "resume", "auto")
 PARALLELISMS = ("ddp", "fsdp")
@@ -169,13 +169,14 @@ class TrainConfig:
     device: str = "auto"  # "auto", "cuda", "cpu", "mps"
     dtype: str = "auto"  # "auto" (bfloat16 where the GPU has it, float16 + gradient scaler where not, CPU float32)
     compile: bool = True  # torch.compile the model (under FSDP each block on its own)
-    parallelism: str = "ddp"  # several processes: "ddp" (a model copy each) or "fsdp" (sharded: gptkit/parallel.py)
+    parallelism: str = "ddp"  # several processes: "ddp" (a model copy each) or "fsdp" (sharded: training/parallel.py)
     activation_checkpointing: bool = False  # recompute each block in the backward pass instead of keeping activations
     cross_entropy: str = "chunked"  # the loss without the whole batch's logits; "full", or "liger" (CUDA)
     fp8: bool = False  # Linear layers in float8 via torchao (GPUs of compute capability 8.9+)
     seed: int = 1337
     # a bad step (non-finite loss or gradient norm, or a loss spike) either "stop"s the run, keeping its last good
-    # checkpoint, or "rollback": reload that checkpoint, skip the batches read since, go on (gptkit/checkpoint_guard.py)
+    # checkpoint, or "rollback": reload that checkpoint, skip the batches read since, go on
+    # (gptkit/checkpointing/checkpoint_guard.py)
     on_nonfinite: str = "stop"
     loss_spike_factor: float = 0.0  # a spike: a loss over this times the running average of earlier ones; 0: off
     max_rollbacks: int = 3  # rollbacks in one process' run; the next bad step stops it

@@ -51,7 +51,7 @@ def assert_one_line_error(result, *expected):
 def snapshot(*folders):
     """{path: bytes} of every file in the folders but the run lock (which names its latest holder), to show that
     a refused command changed nothing."""
-    from gptkit.run_lock import LOCK_NAME
+    from gptkit.training.run_lock import LOCK_NAME
 
     paths = (p for folder in folders for p in sorted(Path(folder).rglob("*")))
     return {p: p.read_bytes() for p in paths if p.is_file() and p.name != LOCK_NAME}
@@ -106,7 +106,7 @@ TINY_RUN = [
 
 def losses(out_dir):
     """{step: training loss} from a run's metrics.jsonl."""
-    from gptkit.metrics import read_metrics
+    from gptkit.training.metrics import read_metrics
 
     return {r["step"]: r["loss"] for r in read_metrics(Path(out_dir) / "metrics.jsonl") if "loss" in r}
 
@@ -116,7 +116,7 @@ SINGLE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}  # processes started by t
 
 def byte_shards(path, documents=20):
     """Byte-level shards of the first embedded documents in path; returns path."""
-    from gptkit.corpus import embedded_documents, prepare_texts
+    from gptkit.data.corpus import embedded_documents, prepare_texts
 
     prepare_texts(embedded_documents()[:documents], path, "bytes", workers=1)
     return path
@@ -147,7 +147,7 @@ def data_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def gpt2_data_dir(tmp_path_factory):
     """3 documents of the embedded corpus as GPT-2 shards (for HellaSwag during training)."""
-    from gptkit.corpus import embedded_documents, prepare_texts
+    from gptkit.data.corpus import embedded_documents, prepare_texts
 
     path = tmp_path_factory.mktemp("data") / "gpt2_docs"
     prepare_texts(embedded_documents()[:3], path, "gpt2", workers=1)
@@ -225,7 +225,7 @@ def write_inputs(folder, documents):
 
 def gpt2_tokens(documents):
     """Every token of the documents as the prepare scripts write them: end-of-text, then the document."""
-    from gptkit.tokenizer import encode_document, get_tokenizer
+    from gptkit.data.tokenizer import encode_document, get_tokenizer
 
     tokenizer = get_tokenizer("gpt2")
     return [t for doc in documents for t in encode_document(tokenizer, doc)]

@@ -4,7 +4,7 @@ import pytest
 
 from bench_prepare import build_parquet
 from conftest import run_script
-from gptkit.corpus import embedded_documents
+from gptkit.data.corpus import embedded_documents
 
 
 def test_reports_the_documents_and_tokens_it_prepared(tmp_path):

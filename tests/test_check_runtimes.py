@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import check_runtimes
-from gptkit.checkpoint import save_checkpoint
-from gptkit.hf_format import write_folder
+from gptkit.checkpointing.checkpoint import save_checkpoint
+from gptkit.interop.hf_format import write_folder
 from model import GPT, GPTConfig
 
 transformers = pytest.importorskip("transformers")

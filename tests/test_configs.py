@@ -6,7 +6,7 @@ import torch
 
 from conftest import ROOT, run_script
 from gptkit.config import TrainConfig, load_config
-from gptkit.metrics import read_metrics
+from gptkit.training.metrics import read_metrics
 from model import GPT, GPTConfig
 from plot import plot_runs
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from gptkit.distributed import Run
-from gptkit.losses import linear_cross_entropy
-from gptkit.optim import build_adamw
+from gptkit.model_parts.losses import linear_cross_entropy
+from gptkit.training.optim import build_adamw
 from model import GPT, GPTConfig
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -108,7 +108,7 @@ def test_fp8_training_converts_the_linears_and_learns():
     if torch.cuda.get_device_capability() < (8, 9):
         pytest.skip("no float8 matrix units on this GPU")
     pytest.importorskip("torchao.float8")
-    from gptkit.fp8 import convert_to_fp8
+    from gptkit.model_parts.fp8 import convert_to_fp8
 
     idx = torch.randint(0, 50304, (8, 256), device="cuda")
     reference = small_model().train()

@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 
 from conftest import SINGLE_THREAD, assert_one_line_error, run_script
-from gptkit.checkpoint import save_checkpoint
+from gptkit.checkpointing.checkpoint import save_checkpoint
+from gptkit.data.shards import find_shards, read_shard
 from gptkit.errors import UserError
-from gptkit.shards import find_shards, read_shard
 from model import GPT, GPTConfig
 
 SHAPE = dict(block_size=32, vocab_size=50304, n_layer=2, n_head=4, n_kv_head=2, n_embd=32)  # GPT-2's tokens
@@ -24,7 +24,7 @@ SMALL = ["--windows", "3", "--probe_trials", "2", "--passkey_trials", "1", "--ba
 @pytest.fixture(scope="module")
 def gpt2_docs(tmp_path_factory):
     """12 documents of the embedded corpus as GPT-2 shards, half of the tokens in the validation split."""
-    from gptkit.corpus import embedded_documents, prepare_texts
+    from gptkit.data.corpus import embedded_documents, prepare_texts
 
     path = tmp_path_factory.mktemp("data") / "docs"
     prepare_texts(embedded_documents()[:12], path, "gpt2", val_fraction=0.5, workers=1)
@@ -135,8 +135,8 @@ def test_bad_arguments_are_refused_before_any_work(rope_checkpoint, gpt2_docs, t
 
 def test_a_folder_without_validation_shards_or_with_an_unknown_rope_type_is_refused(rope_checkpoint, tmp_path):
     from evaluate import main
-    from gptkit.hf_format import write_folder
-    from gptkit.pretrained import read_folder_config
+    from gptkit.interop.hf_format import write_folder
+    from gptkit.interop.pretrained import read_folder_config
 
     path, model = rope_checkpoint
     (tmp_path / "empty").mkdir()

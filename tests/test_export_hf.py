@@ -10,12 +10,12 @@ import torch
 
 import export_hf
 from conftest import run_script
-from gptkit.checkpoint import load_checkpoint, save_checkpoint
+from gptkit.checkpointing.checkpoint import load_checkpoint, save_checkpoint
 from gptkit.config import TrainConfig
-from gptkit.corpus import embedded_documents, prepare_texts
+from gptkit.data.corpus import embedded_documents, prepare_texts
+from gptkit.data.tokenizer import get_tokenizer
 from gptkit.errors import UserError
-from gptkit.hellaswag import read_examples, render_example, score_endings
-from gptkit.tokenizer import get_tokenizer
+from gptkit.evaluation.hellaswag import read_examples, render_example, score_endings
 from model import GPT, GPTConfig
 from train import build_model
 
@@ -237,7 +237,8 @@ def rope_checkpoint(tmp_path_factory):
 
 
 def test_gguf_is_written_beside_the_folder(rope_checkpoint, tmp_path):
-    """--gguf FILE (with the hyphenated --gguf-type) writes the GGUF too; gptkit/gguf_export.py's tests read it."""
+    """--gguf FILE (with the hyphenated --gguf-type) writes the GGUF too; the tests of gptkit/interop/gguf_export.py
+    read it."""
     reader = pytest.importorskip("transformers.integrations.gguf.reader")
     path = tmp_path / "gguf" / "tiny.gguf"  # a folder that does not exist yet is created
     result = export(rope_checkpoint[0], tmp_path / "hf", "--gguf", path, "--gguf-type", "q8_0")

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from conftest import run_script
-from gptkit.checkpoint import save_checkpoint
+from gptkit.checkpointing.checkpoint import save_checkpoint
 from model import GPT
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import assert_one_line_error, run_script
-from gptkit.checkpoint import save_checkpoint
+from gptkit.checkpointing.checkpoint import save_checkpoint
 from model import GPT, GPTConfig
 
 EXAMPLE = {"ctx": "A boy ties his shoes, then he", "label": 0, "endings": ["runs.", "melts.", "orbits.", "eats."]}

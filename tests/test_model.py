@@ -6,10 +6,10 @@ import torch
 import torch.nn.functional as F
 
 from conftest import ROOT, run_script, small_checkpoint
-from gptkit.checkpoint import save_checkpoint
+from gptkit.checkpointing.checkpoint import save_checkpoint
 from gptkit.errors import UserError
-from gptkit.optim import build_adamw
-from gptkit.rope import rope_tables
+from gptkit.model_parts.rope import rope_tables
+from gptkit.training.optim import build_adamw
 from model import GPT, GPTConfig, MixtureOfExperts, apply_rope, load_model
 
 TINY = dict(block_size=32, vocab_size=101, n_layer=2, n_head=4, n_embd=32)

@@ -1,8 +1,8 @@
 import pytest
 
 from conftest import gpt2_tokens, make_documents, run_script, write_inputs
-from gptkit.dataloader import ShardedBatches
-from gptkit.shards import find_shards, read_shard
+from gptkit.data.dataloader import ShardedBatches
+from gptkit.data.shards import find_shards, read_shard
 
 
 def prepare_fineweb(source, shard_size, val_tokens, workers, cwd):

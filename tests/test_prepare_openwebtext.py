@@ -1,5 +1,5 @@
 from conftest import gpt2_tokens, make_documents, run_script, write_inputs
-from gptkit.shards import find_shards, read_shard
+from gptkit.data.shards import find_shards, read_shard
 
 
 def test_prepare_openwebtext_from_a_local_copy(tmp_path):

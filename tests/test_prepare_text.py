@@ -1,6 +1,6 @@
 from conftest import run_script
-from gptkit.shards import find_shards, read_shard
-from gptkit.tokenizer import ByteTokenizer, encode_document
+from gptkit.data.shards import find_shards, read_shard
+from gptkit.data.tokenizer import ByteTokenizer, encode_document
 
 
 def test_prepare_text_splits_train_and_val(tmp_path):

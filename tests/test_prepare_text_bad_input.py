@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from conftest import assert_one_line_error, run_script
-from gptkit.corpus import read_text_file
+from gptkit.data.corpus import read_text_file
 from gptkit.errors import UserError
 
 

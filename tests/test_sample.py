@@ -3,7 +3,7 @@ from dataclasses import asdict
 import torch
 
 from conftest import assert_one_line_error, run_script, train
-from gptkit.checkpoint import save_checkpoint
+from gptkit.checkpointing.checkpoint import save_checkpoint
 from model import GPT, GPTConfig
 
 

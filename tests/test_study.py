@@ -21,7 +21,7 @@ import yaml
 import study
 from conftest import ROOT, SINGLE_THREAD, assert_one_line_error, losses, run_script, snapshot
 from gptkit.errors import UserError
-from gptkit.metrics import read_metrics
+from gptkit.training.metrics import read_metrics
 
 STEPS = 60
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from conftest import HELLASWAG_EXAMPLES, ROOT, TINY_RUN, assert_one_line_error, losses, train
-from gptkit.checkpoint import load_checkpoint
-from gptkit.metrics import read_metrics
+from gptkit.checkpointing.checkpoint import load_checkpoint
+from gptkit.training.metrics import read_metrics
 
 
 def test_resumed_run_equals_uninterrupted_run(data_dir, tmp_path):

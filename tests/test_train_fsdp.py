@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from conftest import run_script
-from gptkit.corpus import embedded_documents, prepare_texts
-from gptkit.dataloader import validation_batches
-from gptkit.metrics import read_metrics
-from gptkit.shards import find_shards
+from gptkit.data.corpus import embedded_documents, prepare_texts
+from gptkit.data.dataloader import validation_batches
+from gptkit.data.shards import find_shards
+from gptkit.training.metrics import read_metrics
 from model import load_model
 
 TORCHRUN = (sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2")

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from conftest import ROOT, losses, run_script, train
-from gptkit.checkpoint import load_checkpoint
-from gptkit.metrics import read_metrics
+from gptkit.checkpointing.checkpoint import load_checkpoint
+from gptkit.training.metrics import read_metrics
 
 MUON = ("--optimizer=muon", "--muon_lr=0.02", "--lr_schedule=wsd", "--max_iters=12", "--n_expert=2")
 

@@ -12,10 +12,10 @@ import sys
 import pytest
 
 from conftest import ROOT, assert_one_line_error, losses, train
-from gptkit.checkpoint import load_checkpoint
-from gptkit.dataloader import ShardedBatches
-from gptkit.metrics import read_metrics
-from gptkit.shards import find_shards
+from gptkit.checkpointing.checkpoint import load_checkpoint
+from gptkit.data.dataloader import ShardedBatches
+from gptkit.data.shards import find_shards
+from gptkit.training.metrics import read_metrics
 
 # python blow_up_train.py train.py --blow_up_at=5,9 --blow_up_factor=nan --blow_up_rank=1 FLAGS (as run_script
 # calls it): train.py's FLAGS, with every weight multiplied by the factor before the training step of those calls

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from conftest import ROOT, SINGLE_THREAD, TINY_RUN, assert_one_line_error, byte_shards, snapshot, train
-from gptkit.checkpoint import TRAINING_STATE, load_checkpoint
+from gptkit.checkpointing.checkpoint import TRAINING_STATE, load_checkpoint
 
 # train.py with torch.save failing from its second call on, as a full disk or a read-only folder makes its writes
 # to the file it is given fail

@@ -10,10 +10,9 @@ headings. The invariant the tests check: each number in the report equals its so
 import math
 from pathlib import Path
 
-from gptkit import rope_theory
+from gptkit.data.shards import find_shards, read_header
 from gptkit.errors import UserError
-from gptkit.shards import find_shards, read_header
-from gptkit.study import figures
+from gptkit.study import figures, rope_theory
 from gptkit.study.spec import short_text
 
 

@@ -18,9 +18,9 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gptkit.checkpoint import load_checkpoint
-from gptkit.metrics import read_metrics
-from gptkit.sharded_checkpoint import consolidate, read_training_state, sharded_checkpoint_path
+from gptkit.checkpointing.checkpoint import load_checkpoint
+from gptkit.checkpointing.sharded_checkpoint import consolidate, read_training_state, sharded_checkpoint_path
+from gptkit.training.metrics import read_metrics
 
 HELLASWAG_EXAMPLES = 10042  # the validation split
 

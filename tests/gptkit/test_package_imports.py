@@ -1,6 +1,6 @@
 """The layout rule: no file of the package, in any of its folders, imports a command at the root, and model.py
 imports only the package (besides the standard library and torch), so a part can be reused without dragging a
-command along. The modelling code in gptkit/hf_custom/ is copied into exported folders, where gptkit is not
+command along. The modelling code in gptkit/interop/hf_custom/ is copied into exported folders, where gptkit is not
 installed: it imports neither gptkit nor a root file, and its relative imports name only the files shipped with
 it."""
 
@@ -8,7 +8,7 @@ import ast
 from pathlib import Path
 
 from conftest import ROOT
-from gptkit.hf_format import CUSTOM_CODE, CUSTOM_FILES
+from gptkit.interop.hf_format import CUSTOM_CODE, CUSTOM_FILES
 
 ROOT_MODULES = {path.stem for path in ROOT.glob("*.py")}
 PACKAGE_FILES = sorted((ROOT / "gptkit").rglob("*.py"))

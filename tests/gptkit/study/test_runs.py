@@ -5,7 +5,7 @@ import json
 
 import torch
 
-from gptkit.checkpoint import save_checkpoint
+from gptkit.checkpointing.checkpoint import save_checkpoint
 from gptkit.study.runs import cache_evaluation, cached_evaluation, checkpoint_step, final_records, training_seconds
 
 

@@ -1,0 +1,199 @@
+"""
+Our GPT as one GGUF file, the format llama.cpp, Ollama and LM Studio run, written with the `gguf` package that
+llama.cpp maintains: its writer, its architecture and tensor names, its quantisation. Nothing of the format is
+written by hand.
+
+Two families have a GGUF architecture that computes what model.py computes, the same two transformers has
+(gptkit/interop/hf_format.py): learned positions with multi-head attention -> `gpt2`, RoPE with multi-head or
+grouped-query attention -> `starcoder2`. The tensors are those of the transformers export, renamed by gguf's
+map from transformers names, as llama.cpp's converter does; GGUF keeps nn.Linear's (out, in) layout, so GPT-2's
+Conv1D weights are turned back. The tokenizer is GPT-2's BPE with llama.cpp's "gpt-2" pre-tokenizer and
+end-of-text as BOS and EOS (no BOS added to a prompt, as sample.py and the transformers folder do); it is padded
+with unused tokens up to the model's padded vocab_size, as llama.cpp's converter pads it.
+Everything else is refused before any file is written: a Mixture of Experts, learned positions with
+grouped-query attention, the byte-level tokenizer (llama.cpp refuses it), dynamic RoPE scaling.
+
+The invariant the tests check: transformers, reading the file with its own GGUF loader, gives model.py's
+logits (1e-4 at f32) and tiktoken's tokens.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from gptkit.errors import UserError
+from gptkit.interop.hf_format import LAYER_NORM_EPS, export_weights, family_of
+from gptkit.interop.hf_tokenizer import END_OF_TEXT, tokenizer_json
+from gptkit.model_parts.rope import transformers_rope_parameters
+
+GGUF_TYPES = ("f32", "f16", "bf16", "q8_0")  # --gguf_type: how the matrices are stored
+FAMILIES = ("gpt2", "starcoder2")  # the transformers families (gptkit/interop/hf_format.py) a GGUF architecture matches
+SUPPORTED = "GGUF exists for learned positions with multi-head attention and for RoPE (MHA or GQA), dense MLP"
+NO_ARCHITECTURE = {  # why a family has no GGUF, and what works instead
+    "moe": "llama.cpp has no architecture for this Mixture of Experts (non-gated GeLU experts, softmax top-k)",
+    "learned_gqa": "transformers' GGUF reader has no GPT-2 with grouped-query attention",
+}
+
+
+def check_gguf_export(model_config, tokenizer_name, gguf_type, path):
+    """Every reason a GGUF cannot be written, as one UserError, before any work is done."""
+    if gguf_type not in GGUF_TYPES:
+        raise UserError(f"--gguf_type must be one of {', '.join(GGUF_TYPES)}, got {gguf_type!r}")
+    family = family_of(model_config)
+    folder_instead = "the transformers folder export_hf.py writes without --gguf loads it"
+    if family not in FAMILIES:
+        reason = NO_ARCHITECTURE["moe" if model_config["n_expert"] else "learned_gqa"]
+        raise UserError(f"no GGUF for this model: {reason}; {SUPPORTED}; {folder_instead} (trust_remote_code=True)")
+    if tokenizer_name != "gpt2":
+        raise UserError(
+            f"no GGUF for a model of {tokenizer_name!r} tokens: llama.cpp refuses byte-level tokenizers (its BPE "
+            f"pre-tokenizer is not recognised); {folder_instead}"
+        )
+    rope, max_positions = transformers_rope_parameters(model_config)  # "dynamic": the original length
+    if rope["rope_type"] not in ("default", "linear", "yarn"):
+        raise UserError(
+            f"no GGUF for {rope['rope_type']} RoPE scaling: llama.cpp has only linear and yarn, and would compute "
+            f"another model past {max_positions} tokens; {folder_instead} (transformers, vLLM)"
+        )
+    check_writable(Path(path))
+    try:
+        import gguf  # noqa: F401
+    except ImportError:
+        raise UserError("--gguf needs the gguf package (llama.cpp's writer): pip install gguf") from None
+
+
+def check_writable(path):
+    """The GGUF can be created at path: not a folder, and its nearest existing parent a writable folder."""
+    if path.is_dir():
+        raise UserError(f"cannot write the GGUF to {path}: it is a folder; give a file name such as model.gguf")
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write the GGUF to {path}: {parent} is not a writable folder")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Tensors and settings
+
+
+def gguf_architecture(family):
+    import gguf
+
+    return {"gpt2": gguf.MODEL_ARCH.GPT2, "starcoder2": gguf.MODEL_ARCH.STARCODER2}[family]
+
+
+def gguf_tensors(family, model_config, state_dict):
+    """(GGUF name, its gguf.MODEL_TENSOR kind, fp32 numpy array) of every tensor."""
+    import gguf
+
+    tensors = export_weights(family, model_config, state_dict, torch.float32, conv1d_layout=False)
+    names = gguf.get_tensor_name_map(gguf_architecture(family), model_config["n_layer"])
+    for name, tensor in tensors.items():
+        kind, gguf_name = names.get_type_and_name(name, try_suffixes=(".weight", ".bias"))
+        yield gguf_name, kind, tensor.numpy()
+
+
+def storage_type(kind, array, gguf_type):
+    """How one tensor is stored: vectors (norms, biases) and position embeddings in f32, as llama.cpp's
+    converter keeps them, matrices in gguf_type."""
+    import gguf
+
+    if array.ndim == 1 or kind == gguf.MODEL_TENSOR.POS_EMBD:
+        return gguf.GGMLQuantizationType.F32
+    return getattr(gguf.GGMLQuantizationType, gguf_type.upper())
+
+
+def add_settings(writer, family, model_config, gguf_type):
+    import gguf
+
+    c = model_config
+    writer.add_context_length(c["block_size"])
+    writer.add_embedding_length(c["n_embd"])
+    writer.add_feed_forward_length(4 * c["n_embd"])
+    writer.add_block_count(c["n_layer"])
+    writer.add_head_count(c["n_head"])
+    writer.add_head_count_kv(c["n_kv_head"])
+    writer.add_layer_norm_eps(LAYER_NORM_EPS)
+    file_types = dict(f32="ALL_F32", f16="MOSTLY_F16", bf16="MOSTLY_BF16", q8_0="MOSTLY_Q8_0")
+    writer.add_file_type(getattr(gguf.LlamaFileType, file_types[gguf_type]))
+    writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
+    if family == "starcoder2":
+        writer.add_rope_freq_base(c["rope_theta"])
+        add_rope_scaling(writer, transformers_rope_parameters(c)[0])
+
+
+def add_rope_scaling(writer, rope):
+    """The keys llama.cpp's converter writes for a transformers config of these RoPE parameters."""
+    import gguf
+
+    if rope["rope_type"] == "default":
+        return
+    writer.add_rope_scaling_type(gguf.RopeScalingType(rope["rope_type"]))
+    writer.add_rope_scaling_factor(rope["factor"])
+    if rope["rope_type"] == "yarn":
+        writer.add_rope_scaling_orig_ctx_len(rope["original_max_position_embeddings"])
+        writer.add_rope_scaling_yarn_beta_fast(rope["beta_fast"])
+        writer.add_rope_scaling_yarn_beta_slow(rope["beta_slow"])
+
+
+def add_tokenizer(writer, vocab_size):
+    """GPT-2's BPE (tokens, merges, the end-of-text control token), padded with unused tokens to vocab_size."""
+    import gguf
+
+    spec = json.loads(tokenizer_json("gpt2"))
+    by_id = {index: token for token, index in spec["model"]["vocab"].items()}
+    by_id.update({added["id"]: added["content"] for added in spec["added_tokens"]})
+    tokens = [by_id.get(index, f"[PAD{index}]") for index in range(vocab_size)]
+    types = [gguf.TokenType.NORMAL if index in by_id else gguf.TokenType.UNUSED for index in range(vocab_size)]
+    end_of_text = tokens.index(END_OF_TEXT)
+    types[end_of_text] = gguf.TokenType.CONTROL
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre("gpt-2")
+    writer.add_token_list(tokens)
+    writer.add_token_types(types)
+    writer.add_token_merges([" ".join(pair) for pair in spec["model"]["merges"]])
+    writer.add_bos_token_id(end_of_text)
+    writer.add_eos_token_id(end_of_text)
+    writer.add_add_bos_token(False)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The file
+
+
+def write_gguf(path, model_config, state_dict, tokenizer_name, gguf_type="f16", name="gptkit"):
+    """Our model as a GGUF file at path (written beside it, then moved into place, so a failed write leaves no
+    file); returns the GGUF architecture's name."""
+    import gguf
+
+    check_gguf_export(model_config, tokenizer_name, gguf_type, path)
+    family = family_of(model_config)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    architecture = gguf.MODEL_ARCH_NAMES[gguf_architecture(family)]
+    writer = gguf.GGUFWriter(partial, architecture)
+    writer.add_name(name)
+    add_settings(writer, family, model_config, gguf_type)
+    add_tokenizer(writer, model_config["vocab_size"])
+    for gguf_name, kind, array in gguf_tensors(family, model_config, state_dict):
+        stored_as = storage_type(kind, array, gguf_type)
+        try:
+            data = gguf.quants.quantize(array, stored_as)
+        except gguf.QuantError:  # rows that q8_0's blocks of 32 do not divide: f16, as llama.cpp's converter does
+            stored_as = gguf.GGMLQuantizationType.F16
+            data = gguf.quants.quantize(array, stored_as)
+        writer.add_tensor(gguf_name, data, raw_dtype=stored_as)
+    try:
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+        os.replace(partial, path)
+    except OSError as e:
+        partial.unlink(missing_ok=True)
+        raise UserError(f"could not write the GGUF to {path}: {e.strerror or e}") from None
+    return architecture

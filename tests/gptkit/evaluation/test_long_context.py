@@ -1,0 +1,162 @@
+"""gptkit/evaluation/long_context.py: each measurement against a direct computation with the model's logits, and the
+rows it reads (windows, probe rows, pass-key prompts) against what they should hold."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gptkit.data.tokenizer import get_tokenizer
+from gptkit.distributed import Run
+from gptkit.errors import UserError
+from gptkit.evaluation.long_context import (
+    PASSKEY_DEPTHS,
+    PASSKEY_INTRO,
+    PASSKEY_NEEDLE,
+    PASSKEY_QUESTION,
+    choose_windows,
+    copy_probe,
+    copy_probe_rows,
+    document_starts,
+    loss_by_position,
+    passkey_row,
+    perplexity,
+    probe_gaps,
+    token_losses,
+)
+from model import GPT, GPTConfig
+
+EOT = 100
+
+
+def tiny_model():
+    torch.manual_seed(0)
+    config = GPTConfig(block_size=16, vocab_size=101, n_layer=2, n_head=4, n_kv_head=2, n_embd=32, pos_emb="rope")
+    return GPT(config).eval()
+
+
+def stream(length=2000, seed=0):
+    """Tokens 0 ... 99 with an end-of-text token (100) every now and then, as shards hold documents."""
+    rng = np.random.default_rng(seed)
+    tokens = rng.integers(0, 100, length)
+    tokens[rng.random(length) < 0.02] = EOT
+    return tokens
+
+
+def direct_losses(model, rows):
+    """Per-position cross-entropy from the full logits, one row at a time."""
+    losses = []
+    with torch.no_grad():
+        for row in torch.as_tensor(np.asarray(rows, dtype=np.int64)):
+            logits, _ = model(row[None, :-1])
+            losses.append(F.cross_entropy(logits[0], row[1:], reduction="none").numpy())
+    return np.stack(losses)
+
+
+def test_token_losses_equal_cross_entropy_of_the_logits_in_uneven_batches():
+    model, rows = tiny_model(), np.stack([stream(41, seed)[:41] for seed in range(7)]).astype(np.int64)
+    losses = token_losses(model, rows, Run(), batch_size=3)  # batches of 3, 3, 1; 40 positions, past block 16
+    assert losses.shape == (7, 40)
+    assert np.allclose(losses, direct_losses(model, rows), atol=1e-5)
+
+
+def test_loss_by_position_bins_equal_direct_means_and_standard_errors():
+    model, tokens = tiny_model(), stream()
+    result = loss_by_position(
+        model, tokens, Run(), length=48, windows=5, source="stream", eot_token=EOT, original_length=16, batch_size=2
+    )
+    rows = np.stack([tokens[i * 48 : i * 48 + 49] for i in range(5)])  # consecutive windows, as training cuts them
+    losses = direct_losses(model, rows)
+    assert result["windows"] == 5 and result["available"] == (2000 - 1) // 48
+    assert result["loss"] == pytest.approx(losses.mean(), abs=1e-5)
+    assert [(b["start"], b["end"]) for b in result["bins"]][:6] == [(0, 1), (1, 2), (2, 3), (3, 4), (4, 6), (6, 8)]
+    assert 16 in [b["start"] for b in result["bins"]] and result["bins"][-1]["end"] == 48
+    for b in result["bins"]:
+        per_window = losses[:, b["start"] : b["end"]].mean(axis=1)
+        assert b["loss"] == pytest.approx(per_window.mean(), abs=1e-5)
+        assert b["se"] == pytest.approx(per_window.std(ddof=1) / math.sqrt(5), abs=1e-5)
+
+
+def test_every_length_reads_the_beginnings_of_the_longest_lengths_windows():
+    model, tokens = tiny_model(), stream()
+    for source in ("stream", "docs"):
+        long_rows, available = choose_windows(tokens, source, 48, 6, EOT)
+        short_rows, short_available = choose_windows(tokens, source, 20, 6, EOT, longest=48)
+        assert available == short_available and np.array_equal(short_rows, long_rows[:, :21])
+        common = dict(windows=6, source=source, eot_token=EOT, original_length=16, batch_size=4)
+        short = loss_by_position(model, tokens, Run(), length=20, longest=48, **common)
+        direct = direct_losses(model, long_rows)[:, :20]  # causal: a longer window's first 20 losses
+        assert short["loss"] == pytest.approx(direct.mean(), abs=1e-5)
+
+
+def test_document_windows_start_right_after_end_of_text_in_documents_long_enough():
+    tokens = stream()
+    eot = np.flatnonzero(tokens == EOT)
+    long_enough = [e + 1 for e, nxt in zip(eot, [*eot[1:], len(tokens)]) if nxt - (e + 1) >= 31]  # by hand
+    assert list(document_starts(tokens, EOT, 30)) == long_enough
+    rows, available = choose_windows(tokens, "docs", 30, 1000, EOT)
+    assert available == len(long_enough) == len(rows) > 3  # fewer than asked: all that qualify
+    for start, row in zip(long_enough, rows):
+        assert tokens[start - 1] == EOT and EOT not in row and list(row) == list(tokens[start : start + 31])
+
+
+def test_no_document_long_enough_is_one_line_naming_the_way_out():
+    tokens = stream()
+    with pytest.raises(UserError, match="no document of the validation split holds .* use --windows_from stream"):
+        choose_windows(tokens, "docs", 30, 4, EOT, longest=len(tokens))
+
+
+def test_perplexity_non_overlapping_and_sliding_score_what_they_say():
+    model, segment = tiny_model(), stream(193)  # 192 targets
+    result = perplexity(model, segment, Run(), length=48, stride=16, batch_size=4)
+    windows = np.stack([segment[i * 48 : i * 48 + 49] for i in range(4)])
+    expected = direct_losses(model, windows).mean()
+    assert result["non_overlapping"]["tokens"] == 192
+    assert result["non_overlapping"]["perplexity"] == pytest.approx(math.exp(expected), rel=1e-5)
+    # sliding by 16: the first window scores its 48 targets, each later one the 16 targets it adds
+    sliding = [segment[s : s + 49] for s in range(0, 192 - 48 + 1, 16)]
+    losses = direct_losses(model, np.stack(sliding))
+    fresh = np.concatenate([losses[0], losses[1:, 32:].ravel()])
+    assert result["sliding"]["windows"] == 10 and result["sliding"]["tokens"] == 192 == fresh.size
+    assert result["sliding"]["loss"] == pytest.approx(fresh.mean(), abs=1e-5)
+    same = perplexity(model, segment, Run(), length=48, stride=48, batch_size=4)
+    assert same["sliding"]["loss"] == pytest.approx(same["non_overlapping"]["loss"], abs=1e-9)
+
+
+def test_copy_probe_rows_repeat_a_random_span_after_real_text():
+    tokens = stream()
+    assert probe_gaps(64, 8) == [0, 8, 12, 16, 24, 32, 48, 49]
+    rows = copy_probe_rows(tokens, gap=24, span=8, trials=5, vocab_size=101, eot_token=EOT, seed=3)
+    assert rows.shape == (5, 40)
+    assert (rows[:, :8] == rows[:, 32:]).all() and not (rows[:, :8] == EOT).any()
+    text = "".join(map(chr, tokens))
+    assert all("".join(map(chr, row[8:32])) in text for row in rows)  # the gap is a stretch of the stream
+    assert np.array_equal(rows, copy_probe_rows(tokens, 24, 8, 5, 101, EOT, seed=3))  # the same for every method
+
+
+def test_copy_probe_loss_is_the_second_copys_loss_without_its_first_token():
+    model, tokens = tiny_model(), stream()
+    result = copy_probe(
+        model, tokens, Run(), max_length=40, span=8, trials=3, vocab_size=101, eot_token=EOT, seed=1, batch_size=2
+    )
+    point = next(p for p in result["points"] if p["gap"] == 12)
+    assert point["distance"] == 20 and point["length"] == 27
+    losses = direct_losses(model, copy_probe_rows(tokens, 12, 8, 3, 101, EOT, seed=1))
+    assert point["loss"] == pytest.approx(losses[:, 20:27].mean(), abs=1e-5)  # predictions of copy tokens 1 ... 7
+    assert point["first_copy_loss"] == pytest.approx(losses[:, :7].mean(), abs=1e-5)
+
+
+def test_passkey_prompt_holds_the_key_at_its_depth_and_ends_with_it():
+    tokenizer = get_tokenizer("gpt2")
+    for depth in PASSKEY_DEPTHS:
+        row, answer_tokens = passkey_row(tokenizer, 200, depth, 48213)
+        assert len(row) == 201 and row[-answer_tokens:] == tokenizer.encode(" 48213")
+        text = tokenizer.decode(row)
+        assert text.startswith(PASSKEY_INTRO) and text.endswith(PASSKEY_QUESTION + " 48213")
+        before, after = text[len(PASSKEY_INTRO) : -len(PASSKEY_QUESTION + " 48213")].split(
+            PASSKEY_NEEDLE.format(key=48213)
+        )
+        assert abs(len(before) / (len(before) + len(after)) - depth) < 0.02  # the share of the filler before it
+    assert passkey_row(tokenizer, 40, 0.5, 48213) is None  # no room for the prompt
