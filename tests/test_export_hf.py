@@ -1,5 +1,6 @@
-"""export_hf.py as a user runs it, and the way back: the folder loads in transformers with the checkpoint's
-logits, and hellaswag.py, sample.py and train.py read it as they read the checkpoint."""
+"""export_hf.py, and the way back: the folder loads in transformers with the checkpoint's logits, and
+hellaswag.py, sample.py and train.py read it as they read the checkpoint. The commands run in this process
+(main(argv)) but for train.py and the one test of what a user sees on the command line."""
 
 import json
 import os
@@ -9,7 +10,7 @@ import pytest
 import torch
 
 import export_hf
-from conftest import run_script
+from conftest import run_command, run_script, tiny_gpt
 from gptkit.checkpointing.checkpoint import load_checkpoint, save_checkpoint
 from gptkit.config import TrainConfig
 from gptkit.data.corpus import embedded_documents, prepare_texts
@@ -35,16 +36,6 @@ ITEMS = [
 ]  # fmt: skip
 
 
-def tiny_model(vocab_size, **toggles):
-    torch.manual_seed(0)
-    config = GPTConfig(block_size=64, vocab_size=vocab_size, n_layer=2, n_head=4, n_embd=32, **toggles)
-    model = GPT(config).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.1 * torch.randn_like(p))
-    return model
-
-
 def save_run(run_dir, model, tokenizer_name):
     """A checkpoint as train.py saves it, with the run's metrics.jsonl beside it."""
     run_dir.mkdir()
@@ -55,19 +46,18 @@ def save_run(run_dir, model, tokenizer_name):
     return run_dir / "ckpt.pt"
 
 
-def export(checkpoint, out_dir, *flags, env=None):
-    return run_script("export_hf.py", checkpoint, out_dir, *flags, env=env)
+def export(checkpoint, out_dir, *flags):
+    """What export_hf.py printed."""
+    return run_command("export_hf.py", checkpoint, out_dir, *flags)
 
 
 @pytest.fixture(scope="module")
 def gpt2_export(tmp_path_factory):
     """(checkpoint, folder, model): a GPT-2-tokenized RoPE + GQA + MoE model, exported with its modelling code."""
     root = tmp_path_factory.mktemp("gpt2_run")
-    model = tiny_model(50304, pos_emb="rope", n_kv_head=2, n_expert=4)
+    model = tiny_gpt(noise=0.1, block_size=64, vocab_size=50304, pos_emb="rope", n_kv_head=2, n_expert=4)
     checkpoint = save_run(root / "run", model, "gpt2")
-    result = export(checkpoint, root / "hf")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "trust_remote_code=True" in result.stdout
+    assert "trust_remote_code=True" in export(checkpoint, root / "hf")
     return checkpoint, root / "hf", model
 
 
@@ -75,11 +65,9 @@ def gpt2_export(tmp_path_factory):
 def bytes_export(tmp_path_factory):
     """(checkpoint, folder, model): a byte-level GPT-2-shaped model, untied and without biases."""
     root = tmp_path_factory.mktemp("bytes_run")
-    model = tiny_model(257, tie_embeddings=False, bias=False)
+    model = tiny_gpt(noise=0.1, block_size=64, vocab_size=257, tie_embeddings=False, bias=False)
     checkpoint = save_run(root / "run", model, "bytes")
-    result = export(checkpoint, root / "hf")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "(gpt2)" in result.stdout
+    assert "(gpt2)" in export(checkpoint, root / "hf")
     return checkpoint, root / "hf", model
 
 
@@ -105,8 +93,7 @@ def test_hellaswag_through_the_folder_equals_the_checkpoint(gpt2_export, tmp_pat
     results = []
     for source in (("--hf", folder), ("--checkpoint", checkpoint)):
         out = tmp_path / f"{source[0][2:]}.json"
-        result = run_script("hellaswag.py", *source, "--data", data, "--device", "cpu", "--json", out)
-        assert result.returncode == 0, result.stderr[-3000:]
+        run_command("hellaswag.py", *source, "--data", data, "--device", "cpu", "--json", out)
         results.append(json.loads(out.read_text()))
     assert results[0] == results[1]
     assert results[0]["examples"] == 4
@@ -117,12 +104,11 @@ def test_sample_reads_the_folder_with_its_own_tokenizer(bytes_export):
     texts = []
     for source in (("--hf", folder), ("--checkpoint", checkpoint)):
         options = ("--prompt", "def main(", "--temperature", "0", "--num_samples", "1", "--max_new_tokens", "30")
-        result = run_script("sample.py", *source, *options, "--device", "cpu")
-        assert result.returncode == 0, result.stderr[-3000:]
-        texts.append(result.stdout)
+        texts.append(run_command("sample.py", *source, *options, "--device", "cpu"))
     assert texts[0] == texts[1] and texts[0].startswith("def main(")
-    result = run_script("hellaswag.py", "--hf", folder, "--data", "unused.jsonl", "--device", "cpu")
-    assert result.stderr.strip() == "error: HellaSwag needs a GPT-2 tokenizer model; this model reads 'bytes' tokens"
+    with pytest.raises(UserError) as error:
+        run_command("hellaswag.py", "--hf", folder, "--data", "unused.jsonl", "--device", "cpu")
+    assert str(error.value) == "HellaSwag needs a GPT-2 tokenizer model; this model reads 'bytes' tokens"
 
 
 def test_training_from_the_folder_starts_from_the_checkpoint_weights(bytes_export, tmp_path):
@@ -147,15 +133,18 @@ def test_training_from_the_folder_starts_from_the_checkpoint_weights(bytes_expor
         build_model(GPTConfig(), {"n_layer": 3}, TrainConfig(init_from=str(folder)), checkpoint=None)
 
 
-def test_push_without_token_or_network_is_one_line_and_keeps_the_folder(bytes_export, tmp_path):
+def test_push_without_token_or_network_is_one_line_and_keeps_the_folder(bytes_export, tmp_path, monkeypatch, capsys):
     checkpoint, _, model = bytes_export
-    no_token = {k: v for k, v in os.environ.items() if k != "HF_TOKEN"}
-    no_token.update(HF_HOME=str(tmp_path / "hf_home"), HF_HUB_OFFLINE="1")
-    for env in (no_token, {**no_token, "HF_TOKEN": "hf_invented"}):
-        result = export(checkpoint, tmp_path / "hf", "--push_to_hub", "someone/tiny-gpt", env=env)
-        assert result.returncode == 1
-        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-        assert "upload it later with `hf upload someone/tiny-gpt" in result.stderr
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for token in (None, "hf_invented"):
+        if token:
+            monkeypatch.setenv("HF_TOKEN", token)
+        with pytest.raises(UserError) as error:
+            export(checkpoint, tmp_path / "hf", "--push_to_hub", "someone/tiny-gpt")
+        assert "upload it later with `hf upload someone/tiny-gpt" in str(error.value)
+        assert "\n" not in str(error.value) and capsys.readouterr().err == ""  # nothing else on stderr
         folder_model = GPT.from_pretrained(str(tmp_path / "hf")).eval()
         idx = torch.randint(0, 257, (1, 32))
         with torch.no_grad():
@@ -232,7 +221,7 @@ def test_lm_eval_scores_the_folder_as_our_scorer_does(gpt2_export, tmp_path):
 @pytest.fixture(scope="module")
 def rope_checkpoint(tmp_path_factory):
     """(checkpoint, model): a GPT-2-tokenized RoPE + GQA model with theta 500, which GGUF holds as Starcoder2."""
-    model = tiny_model(50304, pos_emb="rope", n_kv_head=2, rope_theta=500.0)
+    model = tiny_gpt(noise=0.1, block_size=64, vocab_size=50304, pos_emb="rope", n_kv_head=2, rope_theta=500.0)
     return save_run(tmp_path_factory.mktemp("rope_run") / "run", model, "gpt2"), model
 
 
@@ -241,9 +230,8 @@ def test_gguf_is_written_beside_the_folder(rope_checkpoint, tmp_path):
     read it."""
     reader = pytest.importorskip("transformers.integrations.gguf.reader")
     path = tmp_path / "gguf" / "tiny.gguf"  # a folder that does not exist yet is created
-    result = export(rope_checkpoint[0], tmp_path / "hf", "--gguf", path, "--gguf-type", "q8_0")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert f"wrote {path} (GGUF starcoder2, q8_0)" in result.stdout
+    printed = export(rope_checkpoint[0], tmp_path / "hf", "--gguf", path, "--gguf-type", "q8_0")
+    assert f"wrote {path} (GGUF starcoder2, q8_0)" in printed
     metadata, tensor_names = reader.read_gguf_metadata(str(path))
     assert metadata["general.name"] == "hf" and metadata["general.file_type"] == 7  # LlamaFileType.MOSTLY_Q8_0
     assert metadata["starcoder2.rope.freq_base"] == 500.0 and "output.weight" not in tensor_names  # tied

@@ -5,19 +5,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from model import GPT, GPTConfig
-
-TINY = dict(block_size=32, vocab_size=101, n_layer=2, n_head=4, n_embd=32)
-
-
-def tiny_model(**overrides):
-    torch.manual_seed(0)
-    return GPT(GPTConfig(**{**TINY, **overrides}))
+from conftest import tiny_gpt
 
 
 @pytest.mark.parametrize("overrides", [{}, {"tie_embeddings": False}, {"n_expert": 4, "n_expert_active": 2}])
 def test_loss_equals_cross_entropy_of_the_logits_with_the_same_gradients(overrides):
-    model = tiny_model(**overrides).eval()
+    model = tiny_gpt(**overrides).eval()
     idx, targets = torch.randint(0, 101, (2, 3, 32))
     targets[:, -4:] = -1  # ignored positions, as padding
     gradients = {}
@@ -36,7 +29,7 @@ def test_loss_equals_cross_entropy_of_the_logits_with_the_same_gradients(overrid
 
 
 def test_per_position_losses_are_zero_where_ignored():
-    model = tiny_model().eval()
+    model = tiny_gpt().eval()
     idx, targets = torch.randint(0, 101, (2, 3, 32))
     targets[0, :5] = -1
     with torch.no_grad():
@@ -48,7 +41,7 @@ def test_per_position_losses_are_zero_where_ignored():
 
 
 def test_training_loss_adds_the_moe_aux_loss_to_the_mean_only():
-    model = tiny_model(n_expert=4, n_expert_active=2, moe_aux_loss_coef=0.5).train()
+    model = tiny_gpt(n_expert=4, n_expert_active=2, moe_aux_loss_coef=0.5).train()
     idx, targets = torch.randint(0, 101, (2, 2, 16))
     _, train_loss = model(idx, targets)
     _, losses = model(idx, targets, reduction="none")

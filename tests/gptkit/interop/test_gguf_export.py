@@ -13,9 +13,10 @@ from dataclasses import asdict
 import pytest
 import torch
 
+from conftest import tiny_gpt
 from gptkit.errors import UserError
 from gptkit.interop.gguf_export import check_gguf_export, write_gguf
-from model import GPT, GPTConfig
+from model import GPTConfig
 
 transformers = pytest.importorskip("transformers")
 gguf = pytest.importorskip("gguf")
@@ -33,13 +34,7 @@ TEXTS = [
 
 def random_model(block_size=1024, **toggles):
     """A tiny model with GPT-2's padded vocabulary and every weight random, so that a wrong mapping shows."""
-    torch.manual_seed(0)
-    config = GPTConfig(block_size=block_size, vocab_size=50304, n_layer=2, n_head=4, n_embd=32, **toggles)
-    model = GPT(config).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.1 * torch.randn_like(p))
-    return model
+    return tiny_gpt(noise=0.1, block_size=block_size, vocab_size=50304, **toggles)
 
 
 def write(model, path, gguf_type="f32", **rope_scaling):
