@@ -52,11 +52,28 @@ def run_script(script, *args, cwd=ROOT, launcher=(sys.executable,), env=None):
 
 def run_command(script, *args):
     """main(argv) of one of the repository's commands in this process, as run_main calls it: what it printed on
-    stdout. A bad input raises its UserError (pytest.raises); a command's run_script test shows the user's view."""
+    stdout. A bad input raises its UserError (pytest.raises); a command's run_script test shows the user's view.
+    The signal handlers a command sets (train.py and study.py stop cleanly on SIGTERM and Ctrl-C) are put back."""
     main = importlib.import_module(script.removesuffix(".py")).main
-    with contextlib.redirect_stdout(io.StringIO()) as printed:
-        main([str(arg) for arg in args])
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with contextlib.redirect_stdout(io.StringIO()) as printed:
+            main([str(arg) for arg in args])
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
     return printed.getvalue()
+
+
+@contextlib.contextmanager
+def one_line_refusal(match):
+    """pytest.raises(UserError, match=match) around a call in this process, and the message is one line: what
+    errors.run_main prints after "error: " before it exits with code 1."""
+    from gptkit.errors import UserError
+
+    with pytest.raises(UserError, match=match) as error:
+        yield error
+    assert "\n" not in str(error.value), str(error.value)
 
 
 def assert_one_line_error(result, *expected):
@@ -144,7 +161,8 @@ def byte_shards(path, documents=20):
 
 
 def train(*args, data_dir, out_dir, launcher=(sys.executable,), check=True):
-    """train.py with TINY_RUN, then args (later flags win); asserts success unless check=False."""
+    """train.py with TINY_RUN, then args (later flags win), in a process of its own as a user runs it; asserts
+    success unless check=False."""
     result = run_script(
         "train.py",
         *TINY_RUN,
@@ -160,8 +178,9 @@ def train(*args, data_dir, out_dir, launcher=(sys.executable,), check=True):
 
 
 def train_in_process(*args, data_dir, out_dir):
-    """train.py's main with TINY_RUN, then args, in this process: for a bad input that is refused before the run
-    lock is taken (one taken and left by a refusal after it would hold out_dir until this process ends)."""
+    """train.py's main with TINY_RUN, then args, in this process: what it printed. For a run, and for a bad input
+    refused before the run lock is taken; a refusal after it would leave out_dir locked until this process ends, so
+    those go through train(), as does every check of what a new process resumes from."""
     return run_command("train.py", *TINY_RUN, f"--data_dir={data_dir}", f"--out_dir={out_dir}", *args)
 
 
@@ -176,7 +195,7 @@ def tiny_run(data_dir, tmp_path_factory):
     """out_dir of a finished 2-step TINY_RUN on data_dir (ckpt.pt of step 2, metrics.jsonl, config.json), trained
     once per session (per worker under pytest -n): read it, or take tiny_run_copy to write."""
     out_dir = tmp_path_factory.mktemp("tiny_run") / "out"
-    train("--max_iters=2", data_dir=data_dir, out_dir=out_dir)
+    train_in_process("--max_iters=2", data_dir=data_dir, out_dir=out_dir)
     return out_dir
 
 

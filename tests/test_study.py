@@ -125,6 +125,7 @@ def finish_and_compare(path, tmp_path, reference):
         assert checkpoint_step(tmp_path / "out" / name) == STEPS
 
 
+@pytest.mark.integration
 def test_a_study_stopped_by_sigterm_continues_where_it_stopped(reference, tmp_path, data_dir):
     path = copy_of(reference, tmp_path, data_dir, runs=("theta100",))
     process = start_study(path)
@@ -138,6 +139,7 @@ def test_a_study_stopped_by_sigterm_continues_where_it_stopped(reference, tmp_pa
     finish_and_compare(path, tmp_path, reference)
 
 
+@pytest.mark.integration
 def test_a_study_killed_with_its_run_continues_from_the_last_checkpoint(reference, tmp_path, data_dir):
     path = copy_of(reference, tmp_path, data_dir, runs=("theta100",))
     process = start_study(path)

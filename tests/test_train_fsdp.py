@@ -16,6 +16,8 @@ from gptkit.data.shards import find_shards
 from gptkit.training.metrics import read_metrics
 from model import load_model
 
+pytestmark = pytest.mark.integration  # two processes, or FSDP against them
+
 TORCHRUN = (sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2")
 STEPS = 12
 # 256 tokens a step: 2 processes x micro-batch 2 x 32 tokens x accumulation 2 (1 process: accumulation 4).

@@ -64,6 +64,8 @@ def files(tmp_path_factory):
     return made
 
 
+# transformers' reader takes ~15 s a file on 2 cores, most of it parsing GPT-2's vocabulary: the integration tier
+@pytest.mark.integration
 @pytest.mark.parametrize("family", MODELS)
 def test_transformers_reads_the_f32_file_as_our_model(files, family):
     ours, path = files[family]
@@ -89,6 +91,7 @@ def q8_0(weight):
     return (steps * step.half().float()).reshape(weight.shape)
 
 
+@pytest.mark.integration
 def test_q8_0_file_is_our_model_with_its_matrices_rounded_to_8_bits(files):
     """Vectors (norms, biases) stay f32; every matrix is rounded as q8_0 rounds it and nothing else changes,
     so the file's logits are those of our model with q8_0 matrices, to 1e-4: that is the exact check. How far
