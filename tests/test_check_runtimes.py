@@ -16,6 +16,7 @@ from gptkit.interop.hf_format import write_folder
 transformers = pytest.importorskip("transformers")
 
 
+@pytest.mark.integration  # a worker process that imports transformers: ~10 s; the logits in process: test_hf_format.py
 def test_worker_answer_of_our_folder_compares_equal(tmp_path):
     # random weights throughout, which make every logit and greedy token depend on them
     model = tiny_gpt(noise=0.1, block_size=128, vocab_size=50304, pos_emb="rope", n_kv_head=2)

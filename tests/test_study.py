@@ -242,6 +242,7 @@ def test_report_shows_each_runs_numbers_evaluates_once_and_takes_in_a_later_run(
     assert report_rows((tmp_path / "out" / "report.md").read_text(), "Runs")["theta1e6"][0][1] == "finished"
 
 
+@pytest.mark.integration  # study.py report and evaluate.py, each evaluating for real in a process of its own
 @pytest.mark.skipif(not (ROOT / "evaluate.py").is_file(), reason="evaluate.py (issue 19) is not in this checkout")
 def test_report_numbers_are_evaluate_pys(reference, tmp_path, data_dir):
     path = copy_of(reference, tmp_path, data_dir, runs=("theta1e4",))  # theta100 not started: not evaluated

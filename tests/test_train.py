@@ -36,7 +36,7 @@ def test_resumed_run_equals_uninterrupted_run(data_dir, tmp_path):
 @pytest.mark.integration
 def test_two_processes_equal_one_process_with_twice_the_accumulation(data_dir, tmp_path):
     # 256 tokens per step: one process 2 micro-steps of 4 x 32, or two processes 1 micro-step each
-    train("--max_iters=5", data_dir=data_dir, out_dir=tmp_path / "one")
+    train_in_process("--max_iters=5", data_dir=data_dir, out_dir=tmp_path / "one")
     torchrun = (sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2")
     train("--max_iters=5", data_dir=data_dir, out_dir=tmp_path / "two", launcher=torchrun)
     one, two = losses(tmp_path / "one"), losses(tmp_path / "two")
@@ -50,7 +50,7 @@ def test_two_processes_equal_one_process_with_twice_the_accumulation(data_dir, t
 @pytest.mark.parametrize(
     "flag,message",
     [
-        ("--n_layrs=2", r"unknown config key 'n_layrs' \(flag\); valid keys: .*n_layer"),
+        ("--n_layrs=2", "unknown config key 'n_layrs'"),
         ("--n_layer=two", "config key 'n_layer' must be int"),
     ],
 )
@@ -98,9 +98,8 @@ def test_sigterm_saves_a_checkpoint_that_resumes(data_dir, tmp_path):
     assert "stopped by a signal" in stdout
     step = load_checkpoint(out_dir / "ckpt.pt")["step"]
     assert step >= 3
-    train(
-        f"--max_iters={step + 2}", "--lr_decay_iters=100000", "--init_from=resume", data_dir=data_dir, out_dir=out_dir
-    )
+    resume = (f"--max_iters={step + 2}", "--lr_decay_iters=100000", "--init_from=resume")
+    train_in_process(*resume, data_dir=data_dir, out_dir=out_dir)
     assert load_checkpoint(out_dir / "ckpt.pt")["step"] == step + 2
 
 
@@ -129,6 +128,7 @@ def test_damaged_checkpoint_is_a_one_line_error(data_dir, tmp_path):
     assert_one_line_error(result, "not a readable checkpoint")
 
 
+@pytest.mark.integration  # wandb starts a service process of its own
 def test_wandb_offline_writes_its_run_files(data_dir, tmp_path):
     pytest.importorskip("wandb")
     train("--max_iters=2", "--wandb_log=True", "--wandb_mode=offline", data_dir=data_dir, out_dir=tmp_path)
@@ -156,8 +156,8 @@ def test_missing_data_is_a_one_line_error(tmp_path):
 def test_compiled_training_equals_eager(data_dir, tmp_path):
     # every toggle at once: RoPE, GQA and MoE through torch.compile (the MoE takes its compile-friendly path)
     model = ("--pos_emb=rope", "--n_kv_head=1", "--n_expert=4", "--max_iters=3")
-    train(*model, data_dir=data_dir, out_dir=tmp_path / "eager")
-    train(*model, "--compile=True", data_dir=data_dir, out_dir=tmp_path / "compiled")
+    train_in_process(*model, data_dir=data_dir, out_dir=tmp_path / "eager")
+    train(*model, "--compile=True", data_dir=data_dir, out_dir=tmp_path / "compiled")  # compiled caches: not here
     eager, compiled = losses(tmp_path / "eager"), losses(tmp_path / "compiled")
     assert sorted(eager) == sorted(compiled) == [1, 2, 3]
     for step in eager:

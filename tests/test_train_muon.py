@@ -6,12 +6,13 @@ import sys
 import pytest
 import torch
 
-from conftest import assert_one_line_error, losses, train
+from conftest import assert_one_line_error, losses, train, train_in_process
 from gptkit.checkpointing.checkpoint import load_checkpoint
 
 MUON = ("--optimizer=muon", "--muon_lr=0.02", "--lr_schedule=wsd", "--max_iters=12", "--n_expert=2")
 
 
+@pytest.mark.integration  # AdamW's: tests/test_train.py; Muon's state round trip: tests/gptkit/training/test_optim.py
 def test_resumed_muon_run_equals_uninterrupted_run(data_dir, tmp_path):
     # MoE experts in Muon too; dropout makes the RNG state matter; wsd decays over the last 3 of the 12 steps
     common = (*MUON, "--dropout=0.1", "--eval_interval=3", "--eval_iters=2")
@@ -35,7 +36,7 @@ def test_resuming_an_adamw_checkpoint_with_muon_is_a_one_line_error(data_dir, ti
 def test_two_muon_processes_equal_one_process_with_twice_the_accumulation(data_dir, tmp_path):
     # 256 tokens per step: one process 2 micro-steps of 4 x 32, or two processes 1 micro-step each
     short = (*MUON, "--max_iters=5")
-    train(*short, data_dir=data_dir, out_dir=tmp_path / "one")
+    train_in_process(*short, data_dir=data_dir, out_dir=tmp_path / "one")
     torchrun = (sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2")
     train(*short, data_dir=data_dir, out_dir=tmp_path / "two", launcher=torchrun)
     one, two = losses(tmp_path / "one"), losses(tmp_path / "two")

@@ -61,6 +61,7 @@ def step_5_checkpoint(tmp_path_factory, data_dir):
 # Before the fix, 1e4, 1e5 and 3e5 kept step 6's checkpoint on the 2-core dev machine, and a resume from it at 3e-3
 # stopped at once (3e5: "gradient norm is nan at step 7", the issue's words); 1e6 is the issue's own case, which
 # kept such a checkpoint on another machine.
+@pytest.mark.integration  # two whole runs each; the guard's own checks are the fast ones below
 @pytest.mark.parametrize("exploding_lr", ["3e5", "1e6"])
 def test_the_checkpoint_an_exploding_resume_keeps_trains_on(step_5_checkpoint, data_dir, tmp_path, exploding_lr):
     out_dir = tmp_path / "out"
