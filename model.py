@@ -25,12 +25,11 @@ from gptkit.command_line import OneLineParser
 from gptkit.config import TrainConfig, load_config
 from gptkit.errors import UserError, run_main
 from gptkit.interop.pretrained import (
+    EXPORTED,
+    PretrainedWeights,
     copy_gpt2_weights,
     gpt2_warm_start_config,
-    is_openai_gpt2,
-    read_exported_folder,
-    read_gpt2,
-    tokenizer_of,
+    read_pretrained,
 )
 from gptkit.model_parts.losses import linear_cross_entropy
 from gptkit.model_parts.rope import (
@@ -426,16 +425,17 @@ class GPT(nn.Module):
         return idx
 
     @classmethod
-    def from_pretrained(cls, name_or_dir, **overrides):
-        """OpenAI GPT-2 weights to warm-start from (gpt2 … gpt2-xl, or a GPT-2 transformers folder), which take
-        the overrides GPT-2's shape allows (gptkit/interop/pretrained.py, gpt2_warm_start_config), or a transformers
-        folder of one of our models (what export_hf.py writes, of any family), which keeps its own shape:
-        overrides are refused as for a checkpoint."""
-        if not is_openai_gpt2(name_or_dir):
-            return cls.from_checkpoint(read_exported_folder(name_or_dir), "the folder", **overrides)
-        gpt2_fields, gpt2_weights = read_gpt2(name_or_dir)
-        model = cls(gpt2_warm_start_config(gpt2_fields, overrides, GPTConfig))
-        copy_gpt2_weights(gpt2_weights, model)
+    def from_pretrained(cls, source, **overrides):
+        """A GPT from OpenAI GPT-2 weights (gpt2 … gpt2-xl, or a GPT-2 transformers folder), which take the
+        overrides GPT-2's shape allows (gptkit/interop/pretrained.py, gpt2_warm_start_config), or from a
+        transformers folder of one of our models (what export_hf.py writes, of any family), which keeps its own
+        shape: overrides are refused as for a checkpoint. source is the name or folder, or what read_pretrained
+        read from it (train.py reads it once and asks it which overrides apply)."""
+        weights = source if isinstance(source, PretrainedWeights) else read_pretrained(source)
+        if weights.kind == EXPORTED:
+            return cls.from_checkpoint(weights.as_checkpoint(), "the folder", **overrides)
+        model = cls(gpt2_warm_start_config(weights.model_config, overrides, GPTConfig))
+        copy_gpt2_weights(weights.state_dict, model)
         return model
 
     @classmethod
@@ -506,15 +506,17 @@ class GPT(nn.Module):
 # The model a command reads
 
 
-def load_model(checkpoint_path=None, hf=None):
-    """(model in eval mode on the CPU, tokenizer name) from a training checkpoint, or (--hf) GPT-2 weights or a
-    folder export_hf.py wrote."""
-    if (checkpoint_path is None) == (hf is None):
-        raise UserError("give exactly one of --checkpoint and --hf")
+def load_model(checkpoint=None, hf=None):
+    """(model in eval mode on the CPU, tokenizer name) from a training checkpoint file, or from hf: OpenAI GPT-2
+    weights or a folder export_hf.py wrote (the commands' --checkpoint and --hf)."""
+    if (checkpoint is None) == (hf is None):
+        given = "neither" if hf is None else "both"
+        raise UserError(f"give exactly one model source, checkpoint or hf (--checkpoint or --hf); got {given}")
     if hf is not None:
-        return GPT.from_pretrained(hf).eval(), tokenizer_of(hf)
-    checkpoint = load_checkpoint(checkpoint_path)
-    return GPT.from_checkpoint(checkpoint).eval(), checkpoint.get("tokenizer", "gpt2")
+        weights = read_pretrained(hf)
+        return GPT.from_pretrained(weights).eval(), weights.tokenizer
+    saved = load_checkpoint(checkpoint)
+    return GPT.from_checkpoint(saved).eval(), saved.get("tokenizer", "gpt2")
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from gptkit.distributed import all_reduce_max, all_reduce_mean, barrier, setup_r
 from gptkit.errors import UserError, run_main
 from gptkit.evaluation.hellaswag import evaluate_hellaswag, hellaswag_file, read_examples
 from gptkit.evaluation.sampling import sample
-from gptkit.interop.pretrained import warm_start_overrides
+from gptkit.interop.pretrained import read_pretrained, warm_start_overrides
 from gptkit.model_parts.fp8 import check_fp8, convert_to_fp8
 from gptkit.model_parts.losses import check_cross_entropy
 from gptkit.training.metrics import TrainingReport
@@ -50,7 +50,8 @@ def build_model(model_config, model_settings, cfg, checkpoint):
         return GPT.from_checkpoint(checkpoint, **model_settings)
     if cfg.init_from in ("scratch", "auto"):  # auto without a checkpoint in out_dir starts from scratch
         return GPT(model_config)
-    return GPT.from_pretrained(cfg.init_from, **warm_start_overrides(cfg.init_from, model_config, model_settings))
+    weights = read_pretrained(cfg.init_from)  # GPT-2's or an exported folder's, read once
+    return GPT.from_pretrained(weights, **warm_start_overrides(weights, model_config, model_settings))
 
 
 def gradient_accumulation_steps(cfg, micro_batch_size, block_size, world_size):
