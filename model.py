@@ -31,7 +31,7 @@ from gptkit.interop.pretrained import (
     gpt2_warm_start_config,
     read_pretrained,
 )
-from gptkit.model_parts.losses import linear_cross_entropy
+from gptkit.model_parts.losses import IMPLEMENTATIONS, linear_cross_entropy
 from gptkit.model_parts.rope import (
     SCALING_FIELDS,
     continued_rope_settings,
@@ -312,7 +312,7 @@ class GPT(nn.Module):
         if config.tie_embeddings:
             self.lm_head.weight = self.transformer.wte.weight  # weight tying, as GPT-2
         self.last_aux_loss = None  # MoE load-balancing loss of the last forward, for logging
-        self.cross_entropy = "chunked"  # how the loss is computed, one of gptkit.model_parts.losses.IMPLEMENTATIONS
+        self.cross_entropy = "chunked"  # how the loss is computed: see use_cross_entropy
 
         # GPT-2 initialisation; the projections into the residual stream are scaled down by 1/sqrt(2 n_layer)
         # so the stream's variance does not grow with depth.
@@ -320,6 +320,15 @@ class GPT(nn.Module):
         for name, p in self.named_parameters():
             if name.endswith(("c_proj.weight", "proj_weight")):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    def use_cross_entropy(self, implementation):
+        """How forward computes the loss, one of gptkit.model_parts.losses.IMPLEMENTATIONS (the training config's
+        cross_entropy). A choice of speed and memory, not of the model: the loss is the same, so neither the
+        weights nor GPTConfig record it."""
+        if implementation not in IMPLEMENTATIONS:
+            raise UserError(f"cross_entropy must be one of {', '.join(IMPLEMENTATIONS)}, got {implementation!r}")
+        self.cross_entropy = implementation
+        return self
 
     def use_rope_settings(self, **settings):
         """Other RoPE scaling settings (SCALING_FIELDS) for a trained model, e.g. YaRN to evaluate or sample past

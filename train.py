@@ -147,8 +147,8 @@ def main(argv):
     # model, on this process' device
     torch.manual_seed(cfg.seed)
     model = build_model(model_config, model_settings, cfg, checkpoint).to(run.device)
+    model.use_cross_entropy(cfg.cross_entropy)
     model_config = model.config
-    model.cross_entropy = cfg.cross_entropy
     if cfg.fp8:
         fp8_layers = convert_to_fp8(model, run)
         if run.is_master:
