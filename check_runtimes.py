@@ -95,9 +95,10 @@ def setup(tools):
 
 def train_and_export(work, families):
     """{family: checkpoint}, each exported as work/family/hf and work/family/TYPE.gguf."""
+    # imported here, not at the top: the workers' Python has no torch
     from gptkit.checkpointing.training_checkpoint import checkpoint_file_in
     from gptkit.data.corpus import embedded_documents, prepare_texts
-    from gptkit.interop.gguf_export import GGUF_TYPES  # here, not at the top: the workers' Python has no torch
+    from gptkit.interop.gguf_export import GGUF_TYPES
 
     data = work / "data" / "docs"
     if not data.exists():
