@@ -57,8 +57,9 @@ class PretrainedWeights:
 def read_pretrained(name_or_dir):
     """What name_or_dir is, with its config and weights: a folder's config.json is read once, and a folder of a
     model type we do not read is refused before its weights are."""
-    if not Path(name_or_dir).is_dir():
-        return PretrainedWeights(OPENAI_GPT2, *from_transformers(*gpt2_from_hub(name_or_dir)), tokenizer="gpt2")
+    if not Path(name_or_dir).is_dir():  # a Hub name: OpenAI GPT-2, through transformers' download
+        fields, state_dict = from_transformers(*gpt2_from_hub(name_or_dir))
+        return PretrainedWeights(OPENAI_GPT2, fields, state_dict, tokenizer="gpt2")
     content = read_folder_config(name_or_dir)
     family = content.get("model_type")
     if family not in ARCHITECTURES:
@@ -66,10 +67,9 @@ def read_pretrained(name_or_dir):
             f"{name_or_dir} holds a transformers model of type {family!r}: this repository reads OpenAI GPT-2 and "
             f"the {', '.join(ARCHITECTURES)} folders export_hf.py writes"
         )
-    ours = content.get(METADATA_KEY)
-    kind = OPENAI_GPT2 if family == "gpt2" and ours is None else EXPORTED
+    kind = OPENAI_GPT2 if family == "gpt2" and METADATA_KEY not in content else EXPORTED
     fields, state_dict = from_transformers(content, read_folder_weights(name_or_dir))
-    return PretrainedWeights(kind, fields, state_dict, (ours or {}).get("tokenizer", "gpt2"))
+    return PretrainedWeights(kind, fields, state_dict, content.get(METADATA_KEY, {}).get("tokenizer", "gpt2"))
 
 
 def warm_start_overrides(weights, model_config, model_settings):
