@@ -51,9 +51,9 @@ from gptkit.study.runs import (
     record_hub_url,
 )
 from gptkit.study.spec import read_study
+from gptkit.training.metrics import steps_to_reach
+from gptkit.training.micro_batch import gradient_accumulation_steps
 from model import GPT, GPTConfig
-from plot import steps_to_reach
-from train import gradient_accumulation_steps
 
 ROOT = Path(__file__).resolve().parent
 COMMANDS = ("run", "commands", "status", "report")
