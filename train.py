@@ -34,7 +34,7 @@ from gptkit.interop.pretrained import warm_start_overrides
 from gptkit.model_parts.fp8 import check_fp8, convert_to_fp8
 from gptkit.model_parts.losses import check_cross_entropy
 from gptkit.training.metrics import TrainingReport
-from gptkit.training.micro_batch import find_micro_batch_size
+from gptkit.training.micro_batch import find_micro_batch_size, gradient_accumulation_steps
 from gptkit.training.optim import build_optimizer
 from gptkit.training.parallel import clip_gradients, gradient_sync, is_sharded, wrap_model
 from gptkit.training.run_lock import RunLock
@@ -51,16 +51,6 @@ def build_model(model_config, model_settings, cfg, checkpoint):
     if cfg.init_from in ("scratch", "auto"):  # auto without a checkpoint in out_dir starts from scratch
         return GPT(model_config)
     return GPT.from_pretrained(cfg.init_from, **warm_start_overrides(cfg.init_from, model_config, model_settings))
-
-
-def gradient_accumulation_steps(cfg, micro_batch_size, block_size, world_size):
-    tokens_per_micro_step = micro_batch_size * block_size * world_size
-    if cfg.total_batch_tokens % tokens_per_micro_step:
-        raise UserError(
-            f"total_batch_tokens {cfg.total_batch_tokens} is not a multiple of micro_batch_size * block_size * "
-            f"processes = {micro_batch_size} * {block_size} * {world_size} = {tokens_per_micro_step}"
-        )
-    return cfg.total_batch_tokens // tokens_per_micro_step
 
 
 def training_data(cfg, run, micro_batch_size, model_config):
