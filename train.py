@@ -27,14 +27,14 @@ from gptkit.data.dataloader import ShardedBatches, validation_batches
 from gptkit.data.shards import find_shards
 from gptkit.data.tokenizer import get_tokenizer
 from gptkit.distributed import all_reduce_max, all_reduce_mean, barrier, setup_run, shutdown
-from gptkit.errors import UserError, run_main
+from gptkit.errors import run_main
 from gptkit.evaluation.hellaswag import check_gpt2_tokens, evaluate_hellaswag, hellaswag_file, read_examples
 from gptkit.evaluation.sampling import sample
 from gptkit.interop.pretrained import read_pretrained, warm_start_overrides
 from gptkit.model_parts.fp8 import check_fp8, convert_to_fp8
 from gptkit.model_parts.losses import check_cross_entropy
 from gptkit.training.metrics import TrainingReport
-from gptkit.training.micro_batch import find_micro_batch_size
+from gptkit.training.micro_batch import find_micro_batch_size, gradient_accumulation_steps
 from gptkit.training.optim import build_optimizer
 from gptkit.training.parallel import clip_gradients, gradient_sync, is_sharded, wrap_model
 from gptkit.training.run_lock import RunLock
@@ -52,16 +52,6 @@ def build_model(model_config, model_settings, cfg, checkpoint):
         return GPT(model_config)
     weights = read_pretrained(cfg.init_from)  # GPT-2's or an exported folder's, read once
     return GPT.from_pretrained(weights, **warm_start_overrides(weights, model_config, model_settings))
-
-
-def gradient_accumulation_steps(cfg, micro_batch_size, block_size, world_size):
-    tokens_per_micro_step = micro_batch_size * block_size * world_size
-    if cfg.total_batch_tokens % tokens_per_micro_step:
-        raise UserError(
-            f"total_batch_tokens {cfg.total_batch_tokens} is not a multiple of micro_batch_size * block_size * "
-            f"processes = {micro_batch_size} * {block_size} * {world_size} = {tokens_per_micro_step}"
-        )
-    return cfg.total_batch_tokens // tokens_per_micro_step
 
 
 def training_data(cfg, run, micro_batch_size, model_config):
