@@ -22,6 +22,7 @@ from pathlib import Path
 
 from gptkit.checkpointing.checkpoint import load_checkpoint
 from gptkit.checkpointing.sharded_checkpoint import consolidate, read_training_state, sharded_checkpoint_path
+from gptkit.checkpointing.training_checkpoint import checkpoint_file_in
 from gptkit.evaluation.long_context_report import SCHEMA
 from gptkit.training.metrics import read_metrics
 
@@ -34,7 +35,7 @@ def checkpoint_step(out_dir, parallelism):
     if parallelism == "fsdp":
         sharded = sharded_checkpoint_path(out_dir)
         return None if sharded is None else read_training_state(sharded)["step"]
-    path = Path(out_dir) / "ckpt.pt"
+    path = checkpoint_file_in(out_dir)
     if not path.is_file():
         return None
     return load_checkpoint(path, mmap=True).get("step")
@@ -44,7 +45,7 @@ def checkpoint_file(run):
     """The weights of a run (RunFacts) as one ckpt.pt file: an FSDP run's sharded checkpoint is consolidated
     beside it first (once per checkpoint step)."""
     if run.train.get("parallelism") != "fsdp":
-        return Path(run.out_dir) / "ckpt.pt"
+        return checkpoint_file_in(run.out_dir)
     consolidated = Path(run.out_dir) / "consolidated.pt"
     if not consolidated.is_file() or load_checkpoint(consolidated, mmap=True).get("step") != run.step:
         consolidate(sharded_checkpoint_path(run.out_dir), consolidated)
