@@ -180,9 +180,9 @@ def test_foreign_settings_model_py_cannot_compute_are_named(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(content))
     with pytest.raises(UserError, match="cannot compute: hidden_act, sliding_window"):
         GPT.from_pretrained(str(tmp_path))
-    content["model_type"] = "llama"
+    content["model_type"] = "mistral"
     (tmp_path / "config.json").write_text(json.dumps(content))
-    with pytest.raises(UserError, match="'llama'"):
+    with pytest.raises(UserError, match="'mistral'"):
         GPT.from_pretrained(str(tmp_path))
 
 
