@@ -67,9 +67,9 @@ class DepthDial:
         if problems:
             raise UserError("bad depth dial: " + "; ".join(problems))
 
-    def shape(self, depth):
-        """Rule 1: n_layer, n_embd, n_head of a depth."""
-        n_embd = math.ceil(depth * self.aspect_ratio / self.head_size) * self.head_size
+    def shape(self, depth, n_embd=None):
+        """Rule 1: n_layer, n_embd, n_head of a depth (the heads of n_embd where that is given)."""
+        n_embd = n_embd or math.ceil(depth * self.aspect_ratio / self.head_size) * self.head_size
         return dict(n_layer=depth, n_embd=n_embd, n_head=n_embd // self.head_size)
 
 
@@ -105,7 +105,7 @@ def with_depth_dial(settings, model_config_class):
             derived[key] = value
         return settings.get(key, value)
 
-    for key, value in dial.shape(dial.depth).items():
+    for key, value in dial.shape(dial.depth, settings.get("n_embd")).items():
         rule(key, value)
     model_fields = {f.name for f in fields(model_config_class)}
     model = model_config_class(**{k: v for k, v in {**settings, **derived}.items() if k in model_fields})
