@@ -16,7 +16,8 @@ the numbers are its defaults, the code is ours), in the order they are applied:
    learning_rate, AdamW's LR for the matrices Muon does not take (an MoE router, value-embedding gates), is the
    output head's. min_lr is 5% of learning_rate: every group decays to 5% of its peak (nanochat's final LR).
    nanochat unties the output head; a tied one (tie_embeddings=True) is both, and takes the head's rate.
-5. Steps: max_iters = tokens / batch (and lr_decay_iters, for a cosine schedule), after 40 warmup steps.
+5. Steps: max_iters = tokens / batch (and lr_decay_iters, for a cosine schedule), after 40 warmup steps (a
+   tenth of the steps in a run of fewer than 400, so that a small model's warmup ends before any decay).
 
 A key set explicitly (in a config file or a flag) wins over its rule, and the later rules read it: with
 `--n_embd=1024` the heads and the parameter count follow that width; with `--total_batch_tokens=...` the LR
@@ -130,7 +131,7 @@ def with_depth_dial(settings, model_config_class):
     rule("min_lr", FINAL_LR_FRACTION * learning_rate)
     steps = rule("max_iters", int(tokens // batch))
     rule("lr_decay_iters", steps)
-    rule("warmup_iters", min(WARMUP_STEPS, steps))
+    rule("warmup_iters", min(WARMUP_STEPS, steps // 10))
 
     where = f"depth {dial.depth} gives a batch of {batch:,} tokens"
     if batch < model.block_size:
