@@ -1,6 +1,6 @@
 # The block the speedruns converged on (docs/block.md), sized by one number, depth (the depth dial:
 # gptkit/model_parts/depth_dial.py, karpathy/nanochat's rules), on FineWeb-edu 10B. Depth 12 is GPT-2 124M's
-# shape (12 layers, 768 wide; here 6 heads of 128): 12 tokens per scaling parameter, 2,838 steps of 0.5M tokens
+# shape (12 layers, 768 wide; here 6 heads of 128): 12 tokens per scaling parameter, 2,828 steps of 0.5M tokens
 # (1.5B tokens), Muon at 0.02, AdamW's embedding / head / scalars at 0.3 / 0.008 / 0.005.
 # The block: rotary positions, RMSNorm without gains (also on the embeddings), QK-norm, ReLU², logit soft-capping
 # at 15, zero-initialised output projections, per-layer residual scalars, value embeddings, untied embeddings;
@@ -9,7 +9,8 @@
 # Sized for: 8x H100 80 GB (micro-batch 64 x 1024 tokens per GPU, no accumulation at depth 12); prepare the data
 # first: python prepare_fineweb.py
 # Command: torchrun --standalone --nproc_per_node=8 train.py configs/speedrun.py   (--depth=20 re-derives the rest)
-# Parameters: 183.48M (depth 12: 124.6M scaling parameters, the 38.6M token embedding, 19.3M of value embeddings)
+# Parameters: 394.00M (depth 12: a token multiplies 123.6M; the rest are lookups, the 38.6M token embedding and
+# 231.8M of value embeddings, six tables of 50304 x 768)
 # Logbook result: not run yet; the block's CPU ablation is configs/block_ablation_study.py.
 depth = 12
 out_dir = "out/speedrun"
