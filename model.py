@@ -79,7 +79,7 @@ class GPTConfig:
     mlp_activation: str = "gelu"  # "gelu" (tanh approximation), "relu2" (relu(x)^2), "swiglu" (silu(gate) * up)
     mlp_width: int | None = None  # the MLP's hidden width; None: 4 n_embd, or 8 n_embd / 3 for swiglu (same size)
     logit_softcap: float = 0.0  # 0: off; c: logits = c * tanh(logits / c), within (-c, c)
-    zero_init_proj: bool = False  # the projections into the residual stream start at zero: each block starts as 1
+    zero_init_proj: bool = False  # the projections into the residual stream start at 0: blocks start as identities
     embedding_norm: bool = False  # normalise the embeddings before the first block
     residual_scalars: bool = False  # before block i, x = a_i x + b_i x0 (x0: the embeddings), a_i = 1, b_i = 0 at first
     value_embeddings: bool = False  # every other layer (the last included) adds a token embedding to its values
@@ -186,13 +186,12 @@ class KVCache:
         return self.keys[layer, :, :, :end], self.values[layer, :, :, :end]
 
 
-def make_norm(config, size=None):
-    """The normalisation config.norm names over the last `size` features (default n_embd): LayerNorm (a bias where
-    config.bias) or RMSNorm, with learned gains unless norm_weights is False."""
-    size = size or config.n_embd
+def make_norm(config):
+    """The normalisation config.norm names: LayerNorm (a bias where config.bias) or RMSNorm, with learned gains
+    unless norm_weights is False."""
     if config.norm == "rmsnorm":
-        return nn.RMSNorm(size, eps=RMS_NORM_EPS, elementwise_affine=config.norm_weights)
-    return nn.LayerNorm(size, bias=config.bias, elementwise_affine=config.norm_weights)
+        return nn.RMSNorm(config.n_embd, eps=RMS_NORM_EPS, elementwise_affine=config.norm_weights)
+    return nn.LayerNorm(config.n_embd, bias=config.bias, elementwise_affine=config.norm_weights)
 
 
 VALUE_GATE_CHANNELS = 12  # a value embedding's gate reads this many of the attention input's first channels
@@ -664,10 +663,11 @@ def print_depth_table(sources, depths):
         with torch.device("meta"):
             total = GPT(model_config).num_params()["total"]
         tokens = cfg.total_batch_tokens * cfg.max_iters
+        unembedding_lr = "tied" if cfg.unembedding_lr is None else f"{cfg.unembedding_lr:.5f}"
         print(
             f"{depth:>5} {model_config.n_embd:>6} {model_config.n_head:>5} {total / 1e6:>8.1f}M "
             f"{scaling_parameters(model_config) / 1e6:>8.1f}M {tokens / 1e9:>7.2f}B {cfg.total_batch_tokens:>9,} "
-            f"{cfg.max_iters:>7,} {cfg.muon_lr:>8.4f} {cfg.embedding_lr:>8.4f} {cfg.unembedding_lr or 0:>8.5f} "
+            f"{cfg.max_iters:>7,} {cfg.muon_lr:>8.4f} {cfg.embedding_lr:>8.4f} {unembedding_lr:>8} "
             f"{cfg.scalar_lr:>9.5f}"
         )
 
