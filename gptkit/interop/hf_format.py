@@ -348,6 +348,7 @@ def config_from_transformers(content):
         keys = ("block_size", "n_layer", "n_head", "n_kv_head", "n_embd", "pos_emb", "rope_theta", "n_expert")
         fields = {k: content[k] for k in keys + ("n_expert_active",)}
         fields.update({k: content[k] for k in CUSTOM_BLOCK_KEYS if k in content})  # older folders: GPT-2's block
+        fields.update(bias=content.get("bias", True), norm_weights=content.get("norm_weights", True))
         unsupported = {}
     else:
         raise UserError(
@@ -413,36 +414,41 @@ def from_transformers(content, tensors):
     if family == "gpt2" and not any(name.startswith("transformer.") for name in tensors):
         tensors = {f"transformer.{name}": t for name, t in tensors.items()}  # base-model files (the Hub's gpt2)
     saved = content.get(METADATA_KEY, {}).get("model_config", {})
-    kept = ("bias", "norm_weights")  # decided below, from the tensors
-    fields = {**{k: v for k, v in saved.items() if k not in kept}, **fields}
-    if family == "gptkit":
-        fields.update(bias=content.get("bias", True), norm_weights=content.get("norm_weights", True))
-    state_dict, fillable = {}, {}
-    for rename in renames_of(family, {**fields, "bias": fields.get("bias", True)}, tensors):
-        if all(name in tensors for name in rename.theirs):
-            parts = [tensors[name].t() if rename.transpose else tensors[name] for name in rename.theirs]
-            tensor = torch.cat(parts).contiguous()
-        elif rename.fill == 0.0:
-            tensor = None  # a bias the folder lacks (Starcoder2's use_bias=false): zeros, sized below
-        else:
-            raise UserError(f"the folder's weights have no {next(n for n in rename.theirs if n not in tensors)}")
-        if rename.fill is None:
-            state_dict[rename.ours] = tensor
-        else:
-            fillable[rename.ours] = (rename, tensor)
-    for name, (rename, tensor) in fillable.items():
-        if tensor is None:
-            size = rename.size or state_dict[name.removesuffix("bias") + "weight"].shape[0]
-            fillable[name] = (rename, torch.zeros(size))
+    decided = ("bias", "norm_weights")  # by the tensors below, where transformers' keys do not say them
+    fields = {**{k: v for k, v in saved.items() if k not in decided}, **fields}
+    state_dict, optional = renamed_tensors(family, fields, tensors)
     if family in ("gpt2", "starcoder2"):  # biases in every folder: none of ours while ours had none and they are 0
-        biases = [tensor for rename, tensor in fillable.values() if rename.fill == 0.0]
+        biases = [tensor for rename, tensor in optional.values() if rename.fill == 0.0]
         fields["bias"] = not (saved.get("bias") is False and not any(bias.any() for bias in biases))
-    if family != "gptkit":
-        gains = [tensor for rename, tensor in fillable.values() if rename.fill == 1.0]
+    if family != "gptkit":  # gains in every folder: none of ours while ours had none and they are 1
+        gains = [tensor for rename, tensor in optional.values() if rename.fill == 1.0]
         fields["norm_weights"] = not (saved.get("norm_weights") is False and all((g == 1).all() for g in gains))
-    for name, (rename, tensor) in fillable.items():
+    for name, (rename, tensor) in optional.items():
         if (rename.fill == 1.0 or fields["bias"]) and (fields["norm_weights"] or not rename.norm):
             state_dict[name] = tensor
     if fields["tie_embeddings"]:
         state_dict["lm_head.weight"] = state_dict["transformer.wte.weight"]
     return fields, state_dict
+
+
+def renamed_tensors(family, fields, tensors):
+    """(our state dict of the tensors every model of the family has, {our name: (Rename, tensor)} of the biases
+    and norm gains ours may lack); a bias the folder lacks too (Starcoder2's use_bias=false) is zeros."""
+    state_dict, optional = {}, {}
+    for rename in renames_of(family, fields, tensors):
+        if all(name in tensors for name in rename.theirs):
+            parts = [tensors[name].t() if rename.transpose else tensors[name] for name in rename.theirs]
+            tensor = torch.cat(parts).contiguous()
+        elif rename.fill == 0.0:
+            tensor = None  # sized below, from the weight beside it
+        else:
+            raise UserError(f"the folder's weights have no {next(n for n in rename.theirs if n not in tensors)}")
+        if rename.fill is None:
+            state_dict[rename.ours] = tensor
+        else:
+            optional[rename.ours] = (rename, tensor)
+    for name, (rename, tensor) in optional.items():
+        if tensor is None:
+            size = rename.size or state_dict[name.removesuffix("bias") + "weight"].shape[0]
+            optional[name] = (rename, torch.zeros(size))
+    return state_dict, optional
