@@ -23,7 +23,7 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 
 demo: $(VENV)/.runtime
 	$(BIN)/python train.py configs/demo.py
-	$(BIN)/python sample.py --checkpoint out/demo/ckpt.pt --prompt "The if statement" --num_samples 2 --max_new_tokens 200
+	$(BIN)/python sample.py --checkpoint out/demo/ckpt.pt --prompt "The if statement" --num_samples 2 --max_new_tokens 600
 
 # -n auto: a pytest-xdist worker per core; worksteal: a worker that is done takes tests from the other's queue
 PYTEST := $(BIN)/python -m pytest -q -n auto --dist worksteal

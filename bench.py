@@ -38,6 +38,18 @@ VARIANTS = {
     "dense": {"n_expert": 0},
     "moe_top1": {"n_expert": 8, "n_expert_active": 1},
     "moe": {"n_expert": 8, "n_expert_active": 2},
+    # the block toggles of issue 28 at GPT-2's values (docs/block.md), beside a config that turns them on
+    "gpt2_block": {
+        "norm": "layernorm",
+        "norm_weights": True,
+        "qk_norm": False,
+        "mlp_activation": "gelu",
+        "mlp_width": None,
+        "logit_softcap": 0.0,
+        "embedding_norm": False,
+        "residual_scalars": False,
+        "value_embeddings": False,
+    },
 }
 
 
@@ -84,8 +96,7 @@ def time_training_steps(model, optimizer, batch_size, run, warmup_steps, steps):
 def bench_variant(model_config, cfg, variant, compile_model, run, warmup_steps, steps):
     torch.manual_seed(cfg.seed)
     with torch.device(run.device):  # built in place: a 2.3B model initialises in seconds on a GPU, not on the CPU
-        model = GPT(variant_config(model_config, variant))
-    model.cross_entropy = cfg.cross_entropy
+        model = GPT(variant_config(model_config, variant)).use_cross_entropy(cfg.cross_entropy)
     if cfg.fp8:
         convert_to_fp8(model, run)
     micro_batch_size = cfg.micro_batch_size

@@ -107,7 +107,7 @@ def test_sample_reads_the_folder_with_its_own_tokenizer(bytes_export):
     assert texts[0] == texts[1] and texts[0].startswith("def main(")
     with pytest.raises(UserError) as error:
         run_command("hellaswag.py", "--hf", folder, "--data", "unused.jsonl", "--device", "cpu")
-    assert str(error.value) == "HellaSwag needs a GPT-2 tokenizer model; this model reads 'bytes' tokens"
+    assert str(error.value) == f"HellaSwag needs GPT-2 tokens, but {folder} holds 'bytes' tokens"
 
 
 def test_training_from_the_folder_starts_from_the_checkpoint_weights(bytes_export, tmp_path):
@@ -128,6 +128,49 @@ def test_training_from_the_folder_starts_from_the_checkpoint_weights(bytes_expor
         UserError, match=r"^the folder's model differs from the settings given: n_layer=3 \(the folder: 2\)$"
     ):
         build_model(GPTConfig(), {"n_layer": 3}, TrainConfig(init_from=str(folder)), checkpoint=None)
+
+
+NEW_BLOCKS = {  # issue 28's block: as Qwen3 (RMSNorm, QK-norm, SwiGLU), and with every toggle (the custom code)
+    "qwen3": dict(pos_emb="rope", norm="rmsnorm", qk_norm=True, mlp_activation="swiglu", mlp_width=64, bias=False),
+    "gptkit": dict(
+        pos_emb="rope",
+        norm="rmsnorm",
+        norm_weights=False,
+        qk_norm=True,
+        mlp_activation="relu2",
+        logit_softcap=15.0,
+        zero_init_proj=True,
+        embedding_norm=True,
+        residual_scalars=True,
+        value_embeddings=True,
+        tie_embeddings=False,
+        bias=False,
+    ),
+}
+
+
+@pytest.mark.parametrize("family", NEW_BLOCKS)
+def test_the_new_block_goes_out_and_back_through_init_from_and_hf(family, tmp_path):
+    """export_hf.py writes it; train.py --init_from=FOLDER starts from its weights; sample.py --hf samples what
+    --checkpoint samples."""
+    model = tiny_gpt(noise=0.1, block_size=64, vocab_size=257, **NEW_BLOCKS[family])
+    checkpoint = save_run(tmp_path / "run", model, "bytes")
+    assert f"({family}" in export(checkpoint, tmp_path / "hf")
+    prepare_texts(embedded_documents()[:3], tmp_path / "data", "bytes", workers=1)
+    still = ["--learning_rate=0", "--min_lr=0", "--warmup_iters=0", "--lr_decay_iters=1", "--muon_lr=0"]
+    common = [f"--data_dir={tmp_path / 'data'}", "--micro_batch_size=2", "--total_batch_tokens=128", "--max_iters=1"]
+    common += ["--eval_interval=0", "--compile=False", "--device=cpu", f"--init_from={tmp_path / 'hf'}"]
+    run_command("train.py", *common, *still, f"--out_dir={tmp_path / 'out'}")
+    trained = load_checkpoint(tmp_path / "out" / "ckpt.pt")
+    assert trained["model_config"] == asdict(model.config)
+    idx = torch.randint(0, 257, (2, 64))
+    with torch.no_grad():
+        assert torch.equal(GPT.from_checkpoint(trained).eval()(idx)[0], model(idx)[0])
+    texts = []
+    for source in (("--hf", tmp_path / "hf"), ("--checkpoint", checkpoint)):
+        options = ("--prompt", "def f(", "--temperature", "0", "--num_samples", "1", "--max_new_tokens", "20")
+        texts.append(run_command("sample.py", *source, *options, "--device", "cpu"))
+    assert texts[0] == texts[1] and texts[0].startswith("def f(")
 
 
 def test_push_without_token_or_network_is_one_line_and_keeps_the_folder(bytes_export, tmp_path, monkeypatch, capsys):

@@ -10,7 +10,7 @@ from gptkit.checkpointing.checkpoint import save_checkpoint
 from gptkit.errors import UserError
 from gptkit.model_parts.rope import rope_tables
 from gptkit.training.optim import build_adamw
-from model import GPT, GPTConfig, MixtureOfExperts, apply_rope, load_model
+from model import GPT, GPTConfig, MixtureOfExperts, apply_rope, load_model, parse_depths
 
 
 def hf_logits(hf_model, idx):
@@ -373,8 +373,32 @@ def test_weights_that_do_not_fit_the_config_are_a_one_line_error(tmp_path):
     assert "\n" not in str(error.value)
 
 
+def test_load_model_wants_exactly_one_source_named_as_argument_and_flag(tmp_path):
+    for sources, given in [({}, "neither"), ({"checkpoint": tmp_path / "ckpt.pt", "hf": "gpt2"}, "both")]:
+        with pytest.raises(UserError) as error:
+            load_model(**sources)
+        expected = f"give exactly one model source, checkpoint or hf (--checkpoint or --hf); got {given}"
+        assert str(error.value) == expected
+
+
 def test_model_table_lists_each_config():
     printed = run_command("model.py", ROOT / "configs" / "gpt2_gqa.py", ROOT / "configs" / "moe.py")
     gqa, moe = printed.splitlines()[2:4]
     assert "113.06M" in gqa and gqa.split()[-1] == "0.792"
     assert "509.82M" in moe and "169.80M" in moe
+
+
+def test_depth_table_prints_what_the_dial_derives_at_each_depth():
+    from gptkit.config import TrainConfig, load_config
+
+    speedrun = ROOT / "configs" / "speedrun.py"
+    printed = run_command("model.py", "--depths", "4,12,20", speedrun)
+    rows = [line.split() for line in printed.splitlines()[2:]]
+    assert [row[0] for row in rows] == ["4", "12", "20"]
+    for row in rows:
+        model_config, cfg = load_config([str(speedrun), f"--depth={row[0]}"], GPTConfig, TrainConfig)
+        assert (int(row[1]), int(row[2])) == (model_config.n_embd, model_config.n_head)
+        assert (int(row[6].replace(",", "")), int(row[7].replace(",", ""))) == (cfg.total_batch_tokens, cfg.max_iters)
+        assert float(row[8]) == pytest.approx(cfg.muon_lr, abs=1e-4)
+    with pytest.raises(UserError, match="^--depths takes whole numbers separated by commas, e.g. 4,8,12; got '4,x'$"):
+        parse_depths("4,x")

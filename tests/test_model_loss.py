@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from conftest import tiny_gpt
+from gptkit.errors import UserError
 
 
 @pytest.mark.parametrize("overrides", [{}, {"tie_embeddings": False}, {"n_expert": 4, "n_expert_active": 2}])
@@ -15,7 +16,7 @@ def test_loss_equals_cross_entropy_of_the_logits_with_the_same_gradients(overrid
     targets[:, -4:] = -1  # ignored positions, as padding
     gradients = {}
     for implementation in ("chunked", "full"):
-        model.cross_entropy = implementation
+        model.use_cross_entropy(implementation)
         model.zero_grad()
         logits, loss = model(idx, targets)
         assert logits is None  # no full logits when the loss is asked for
@@ -46,3 +47,8 @@ def test_training_loss_adds_the_moe_aux_loss_to_the_mean_only():
     _, train_loss = model(idx, targets)
     _, losses = model(idx, targets, reduction="none")
     assert train_loss.item() == pytest.approx(losses.mean().item() + 0.5 * model.last_aux_loss.item(), abs=1e-5)
+
+
+def test_an_unknown_cross_entropy_is_refused_in_one_line():
+    with pytest.raises(UserError, match=r"^cross_entropy must be one of chunked, full, liger, got 'fast'$"):
+        tiny_gpt().use_cross_entropy("fast")

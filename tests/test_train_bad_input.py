@@ -66,7 +66,7 @@ def test_hellaswag_on_byte_level_data_is_refused(data_dir, tiny_run_copy):  # is
     before = snapshot(data_dir, tiny_run_copy)
     flags = ("--max_iters=4", "--init_from=resume", "--hellaswag_interval=2")
     result = train(*flags, data_dir=data_dir, out_dir=tiny_run_copy, check=False)
-    assert_one_line_error(result, f"hellaswag_interval needs GPT-2 tokens, but {data_dir} holds 'bytes' tokens")
+    assert_one_line_error(result, f"HellaSwag needs GPT-2 tokens, but {data_dir} holds 'bytes' tokens: set hellaswag")
     assert snapshot(data_dir, tiny_run_copy) == before
 
 

@@ -52,4 +52,3 @@ def test_muon_trains_in_mixed_precision_on_gpu(data_dir, tmp_path, dtype):
     train(*MUON, "--device=cuda", f"--dtype={dtype}", data_dir=data_dir, out_dir=tmp_path)
     logged = losses(tmp_path)
     assert sorted(logged) == list(range(1, 13)) and logged[12] < logged[1]
-

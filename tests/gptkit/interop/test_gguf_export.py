@@ -15,6 +15,7 @@ import torch
 
 from conftest import tiny_gpt
 from gptkit.errors import UserError
+from gptkit.interop import gguf_export
 from gptkit.interop.gguf_export import check_gguf_export, write_gguf
 from model import GPTConfig
 
@@ -78,6 +79,30 @@ def test_transformers_reads_the_f32_file_as_our_model(files, family):
     prompt = idx[:, :8]
     options = dict(attention_mask=torch.ones_like(prompt), max_new_tokens=16, do_sample=False, eos_token_id=None)
     assert torch.equal(theirs.generate(prompt, **options), ours.generate(prompt, 16, temperature=0))
+
+
+@pytest.mark.parametrize(
+    "toggles",
+    [
+        dict(norm="rmsnorm", mlp_activation="swiglu", n_head=6, n_kv_head=2),
+        dict(norm="rmsnorm", mlp_activation="swiglu", qk_norm=True, norm_weights=False, n_head=1, mlp_width=256),
+    ],
+    ids=["llama", "qwen3"],
+)
+def test_transformers_reads_the_rmsnorm_families_as_our_model(tmp_path, toggles):
+    """Llama's file holds each head's query and key rows reordered for llama.cpp's neighbouring pairs, which
+    transformers' reader puts back; transformers' reader takes Qwen3's head size as 128 whatever the file says
+    (llama.cpp reads it), so that model has heads of 128."""
+    width = 48 if toggles["n_head"] == 6 else 128
+    shape = dict(block_size=1024, vocab_size=50304, n_layer=2, n_embd=width, pos_emb="rope", rope_theta=500.0)
+    ours = tiny_gpt(noise=0.1, **shape, bias=False, tie_embeddings=False, **toggles)
+    path = write(ours, tmp_path / "model.gguf")
+    theirs = load(path)
+    assert type(theirs).__name__ == ("Qwen3ForCausalLM" if ours.config.qk_norm else "LlamaForCausalLM")
+    idx = torch.randint(0, 50257, (2, 48))
+    with torch.no_grad():
+        assert (theirs(idx).logits - ours(idx)[0]).abs().max().item() <= 1e-4
+    assert theirs.config.rms_norm_eps == pytest.approx(1e-6) and theirs.config.rope_parameters["rope_theta"] == 500
 
 
 def q8_0(weight):
@@ -214,6 +239,11 @@ def test_what_gguf_cannot_hold_is_refused_saying_why_and_what_works(tmp_path):
         {**rope, "n_expert": 4}
     )
     assert "grouped-query" in refusal({**rope, "pos_emb": "learned"})
+    assert "compute GeLU, not ReLU²" in refusal({**rope, "mlp_activation": "relu2"})
+    assert "not checked here" in refusal({**rope, "norm": "rmsnorm"})  # Arcee
+    rms_swiglu = {**rope, "n_embd": 48, "norm": "rmsnorm", "mlp_activation": "swiglu"}
+    assert "llama and qwen3 without biases only" in refusal(rms_swiglu)
+    assert "no architecture for this block" in refusal({**rms_swiglu, "bias": False, "logit_softcap": 15.0})
     assert "refuses byte-level tokenizers" in refusal(rope, tokenizer_name="bytes")
     message = refusal({**rope, "rope_scaling": "dynamic", "rope_scaling_factor": 2.0})
     assert "no GGUF for dynamic RoPE scaling" in message and "past 1024 tokens" in message
@@ -222,6 +252,13 @@ def test_what_gguf_cannot_hold_is_refused_saying_why_and_what_works(tmp_path):
     (tmp_path / "file").write_text("")
     assert "is not a writable folder" in refusal(rope, path=tmp_path / "file" / "model.gguf")
     assert [p.name for p in tmp_path.iterdir()] == ["file"]  # nothing written
+
+
+def test_without_the_gguf_package_the_gguf_is_refused_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(gguf_export, "gguf", None)  # what the module's guarded import leaves when it fails
+    with pytest.raises(UserError, match=r"^--gguf needs the gguf package \(llama.cpp's writer\): pip install gguf$"):
+        write(random_model(block_size=64), tmp_path / "model.gguf")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch):
