@@ -81,6 +81,7 @@ def test_transformers_reads_the_f32_file_as_our_model(files, family):
     assert torch.equal(theirs.generate(prompt, **options), ours.generate(prompt, 16, temperature=0))
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     "toggles",
     [
