@@ -12,13 +12,14 @@ training length and past it, with RoPE scaling methods compared in one call.
 On the validation shards of --data_dir: the loss by position out to each of --lengths (windows from the packed
 stream, or from document starts; every length reads the beginnings of the same windows), perplexity at each
 length (non-overlapping windows and a sliding window), a copy probe (a span of random tokens repeated after a
-gap: the loss on the second copy by distance) and, with the GPT-2 tokenizer, the pass-key prompt. Each method of
+gap: the loss on the second copy by distance) and the pass-key prompt in the model's tokens. Each method of
 --rope_scaling (default: the model's own) runs them all on the same tokens; a factor not given is the model's
 own, or the longest length over the training length. The measurements are in gptkit/evaluation/long_context.py,
 the table, JSON and plots in gptkit/evaluation/long_context_report.py.
 
-JSON (--json FILE), schema 1; losses are mean cross-entropies in nats, "se" standard errors across windows
-(across trials for the probe; null for a single one):
+JSON (--json FILE), schema 1; losses are mean cross-entropies in nats per token, "se" standard errors across
+windows (across trials for the probe; null for a single one), "bpb" bits per byte (the summed loss over ln 2 and the
+UTF-8 bytes of the scored tokens, end-of-text in neither: comparable across tokenizers):
   {"schema": 1,
    "model": {"source", "pos_emb", "block_size", "original_length" (the length the weights were
              trained at before any stretching: rope_original_block_size, else block_size),
@@ -30,8 +31,8 @@ JSON (--json FILE), schema 1; losses are mean cross-entropies in nats, "se" stan
        "positions": [{"length", "windows" (used), "available" (windows of the longest length in the source),
                       "loss", "se", "bins": [{"start", "end" (positions start ... end - 1), "loss", "se"}, ...]},
                      ...] | null,
-       "perplexity": [{"length", "non_overlapping": {"windows", "tokens", "loss", "perplexity"},
-                       "sliding": {"stride", "windows", "tokens", "loss", "perplexity"}}, ...] | null,
+       "perplexity": [{"length", "non_overlapping": {"windows", "tokens", "loss", "perplexity", "bpb"},
+                       "sliding": {"stride", "windows", "tokens", "loss", "perplexity", "bpb"}}, ...] | null,
        "probe": {"span", "trials", "points": [{"gap", "distance" (span + gap), "length" (tokens read), "loss", "se",
                                                "first_copy_loss"}, ...]} | null,
        "passkey": {"trials", "points": [{"length", "depth", "trials", "accuracy"}, ...]} | null}}}
@@ -40,9 +41,10 @@ JSON (--json FILE), schema 1; losses are mean cross-entropies in nats, "se" stan
 import sys
 
 from gptkit.command_line import OneLineParser, add_model_source
-from gptkit.data.tokenizer import VOCAB_SIZES, get_tokenizer
+from gptkit.data.tokenizer import check_same_tokenizer
 from gptkit.distributed import setup_run, shutdown
 from gptkit.errors import UserError, run_main
+from gptkit.evaluation.bits_per_byte import token_byte_counts
 from gptkit.evaluation.long_context import (
     WINDOW_SOURCES,
     copy_probe,
@@ -126,9 +128,8 @@ def check_arguments(args, lengths):
         raise UserError("; ".join(problems))
 
 
-def evaluate_method(model, tokens, tokenizer_name, run, args, lengths, parts):
+def evaluate_method(model, tokens, tokenizer, run, args, lengths, parts):
     """One method's measurements (the model already runs with its RoPE settings)."""
-    tokenizer = get_tokenizer(tokenizer_name)
     eot_token = tokenizer.eot_token
     original, longest = original_length(model.config), max(lengths)
     result = {part: None for part in PARTS}
@@ -138,15 +139,16 @@ def evaluate_method(model, tokens, tokenizer_name, run, args, lengths, parts):
         result["positions"] = [loss_by_position(model, tokens, run, length=n, **common) for n in lengths]
     if "perplexity" in parts:
         segment = tokens[: args.windows * longest + 1]
+        token_bytes = token_byte_counts(tokenizer, model.config.vocab_size).numpy()
+        common = dict(batch_size=args.batch_size, token_bytes=token_bytes)
         result["perplexity"] = [
-            perplexity(model, segment, run, length=n, stride=args.stride or max(1, n // 2), batch_size=args.batch_size)
-            for n in lengths
+            perplexity(model, segment, run, length=n, stride=args.stride or max(1, n // 2), **common) for n in lengths
         ]
     if "probe" in parts:
         probe = dict(span=args.probe_span, trials=args.probe_trials, seed=args.seed, batch_size=args.batch_size)
-        vocabulary = dict(vocab_size=VOCAB_SIZES[tokenizer_name], eot_token=eot_token)
+        vocabulary = dict(vocab_size=tokenizer.n_vocab, eot_token=eot_token)
         result["probe"] = copy_probe(model, tokens, run, max_length=longest, **probe, **vocabulary)
-    if "passkey" in parts and tokenizer_name == "gpt2":  # the prompt is English text
+    if "passkey" in parts:
         result["passkey"] = passkey(model, tokenizer, run, lengths=lengths, trials=args.passkey_trials, seed=args.seed)
     return result
 
@@ -154,14 +156,13 @@ def evaluate_method(model, tokens, tokenizer_name, run, args, lengths, parts):
 def main(argv):
     args = parse_arguments(argv)
     parts = listed(args.parts, PARTS, "--parts")
-    model, tokenizer_name = load_model(args.checkpoint, args.hf)
+    model, tokenizer = load_model(args.checkpoint, args.hf)
     lengths = evaluation_lengths(args.lengths, model.config)
     check_arguments(args, lengths)
     names = listed(args.rope_scaling or model.config.rope_scaling, SCALINGS, "--rope_scaling")
     methods = scaling_settings(model.config, names, args.rope_scaling_factor, max(lengths))
     tokens, data_tokenizer = validation_tokens(args.data_dir)
-    if data_tokenizer != tokenizer_name:
-        raise UserError(f"{args.data_dir} holds {data_tokenizer!r} tokens; the model reads {tokenizer_name!r} tokens")
+    check_same_tokenizer(tokenizer.name, args.checkpoint or args.hf, data_tokenizer, args.data_dir)
     if len(tokens) < max(lengths) + 1:
         raise UserError(f"{args.data_dir}'s validation split ({len(tokens)} tokens) is shorter than {max(lengths) + 1}")
 
@@ -179,7 +180,7 @@ def main(argv):
             "rope_scaling": config.rope_scaling,
             "rope_scaling_factor": config.rope_scaling_factor,
             "parameters": model.num_params()["total"],
-            "tokenizer": tokenizer_name,
+            "tokenizer": tokenizer.name,
         },
         "data": {
             "data_dir": args.data_dir,
@@ -196,7 +197,7 @@ def main(argv):
     }
     for name, settings in methods.items():
         model.use_rope_settings(**settings)
-        measured = evaluate_method(model, tokens, tokenizer_name, run, args, lengths, parts)
+        measured = evaluate_method(model, tokens, tokenizer, run, args, lengths, parts)
         result["methods"][name] = {"name": name, "rope": settings, **measured}
     if run.is_master:
         print(console_table(result))

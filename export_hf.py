@@ -20,6 +20,7 @@ from pathlib import Path
 from gptkit.checkpointing.checkpoint import load_checkpoint
 from gptkit.command_line import OneLineParser
 from gptkit.config import TrainConfig
+from gptkit.data.tokenizer import saved_tokenizer
 from gptkit.errors import UserError, run_main
 from gptkit.interop.gguf_export import GGUF_TYPES, check_gguf_export, write_gguf
 from gptkit.interop.hf_format import EXPORT_DTYPES, write_folder
@@ -49,20 +50,20 @@ def main(argv):
 
     checkpoint = load_checkpoint(args.checkpoint)
     model = GPT.from_checkpoint(checkpoint)  # checks the weights fit the config
-    model_config, tokenizer_name = asdict(model.config), checkpoint.get("tokenizer", "gpt2")
+    model_config, tokenizer = asdict(model.config), saved_tokenizer(checkpoint, args.checkpoint)
     gguf_type = args.gguf_type or "f16"
     if args.gguf:
-        check_gguf_export(model_config, tokenizer_name, gguf_type, args.gguf)  # before any file is written
-    family = write_folder(args.out_dir, model_config, model.state_dict(), tokenizer_name, args.dtype)
+        check_gguf_export(model_config, tokenizer, gguf_type, args.gguf)  # before any file is written
+    family = write_folder(args.out_dir, model_config, model.state_dict(), tokenizer, args.dtype)
     summary = run_summary(args.checkpoint, checkpoint)
     defaults = asdict(GPTConfig()), asdict(TrainConfig())
     command = training_command(model_config, checkpoint.get("train_config", {}), *defaults)
     name = args.push_to_hub or Path(args.out_dir).name  # what the card's loading examples call the model
-    card = model_card(family, model_config, tokenizer_name, model.num_params(), summary, command, name)
+    card = model_card(family, model_config, tokenizer.name, model.num_params(), summary, command, name)
     (Path(args.out_dir) / "README.md").write_text(card)
     print(f"wrote {args.out_dir} ({family}{', trust_remote_code=True' if family == 'gptkit' else ''})")
     if args.gguf:
-        architecture = write_gguf(args.gguf, model_config, model.state_dict(), tokenizer_name, gguf_type, name)
+        architecture = write_gguf(args.gguf, model_config, model.state_dict(), tokenizer, gguf_type, name)
         print(f"wrote {args.gguf} (GGUF {architecture}, {gguf_type})")
     if args.push_to_hub:
         print(f"pushed to {push_folder(args.out_dir, args.push_to_hub, args.private)}")

@@ -31,9 +31,9 @@ def main(argv):
     args = parser.parse_args(argv)
 
     run = setup_run(args.device)
-    model, tokenizer_name = load_model(args.checkpoint, args.hf)
-    if tokenizer_name != "gpt2":
-        raise UserError(f"HellaSwag needs a GPT-2 tokenizer model; this model reads {tokenizer_name!r} tokens")
+    model, tokenizer = load_model(args.checkpoint, args.hf)
+    if tokenizer.name != "gpt2":
+        raise UserError(f"HellaSwag needs a GPT-2 tokenizer model; this model reads {tokenizer.name!r} tokens")
     model.to(run.device)
     result = evaluate_hellaswag(model, run, data_path=args.data, limit=args.limit, progress=True)
     if run.is_master:

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from gptkit.checkpointing.checkpoint import load_checkpoint
 from gptkit.command_line import OneLineParser
 from gptkit.config import TrainConfig, load_config
+from gptkit.data.tokenizer import saved_tokenizer
 from gptkit.errors import UserError, run_main
 from gptkit.interop.pretrained import (
     copy_gpt2_weights,
@@ -507,14 +508,14 @@ class GPT(nn.Module):
 
 
 def load_model(checkpoint_path=None, hf=None):
-    """(model in eval mode on the CPU, tokenizer name) from a training checkpoint, or (--hf) GPT-2 weights or a
-    folder export_hf.py wrote."""
+    """(model in eval mode on the CPU, its tokenizer: gptkit/data/tokenizer.py) from a training checkpoint, or
+    (--hf) GPT-2 weights or a folder export_hf.py wrote."""
     if (checkpoint_path is None) == (hf is None):
         raise UserError("give exactly one of --checkpoint and --hf")
     if hf is not None:
         return GPT.from_pretrained(hf).eval(), tokenizer_of(hf)
     checkpoint = load_checkpoint(checkpoint_path)
-    return GPT.from_checkpoint(checkpoint).eval(), checkpoint.get("tokenizer", "gpt2")
+    return GPT.from_checkpoint(checkpoint).eval(), saved_tokenizer(checkpoint, checkpoint_path)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -3,9 +3,11 @@ Any local text into token shards: each file is a document; the first 10% of the 
 
     python prepare_text.py biblia.txt --out data/biblia                 # GPT-2 tokens
     python prepare_text.py notes/*.txt --tokenizer bytes --out data/notes
+    python prepare_text.py biblia.txt --tokenizer bpe --vocab_size 8192 --out data/biblia_bpe8k   # train one
+    python prepare_text.py more.txt --tokenizer data/biblia_bpe8k/tokenizer.json --out data/more  # reuse it
     python prepare_text.py --embedded                                    # the offline demo corpus
 
-The embedded corpus is described in gptkit/data/corpus.py.
+The embedded corpus is described in gptkit/data/corpus.py, the tokenizers in docs/tokenizers.md.
 """
 
 import sys
@@ -13,6 +15,7 @@ from pathlib import Path
 
 from gptkit.command_line import OneLineParser
 from gptkit.data.corpus import EMBEDDED_DATA_DIR, prepare_embedded, prepare_texts, read_text_file
+from gptkit.data.tokenizer_option import add_tokenizer_arguments, check_tokenizer_arguments, tokenizer_from_arguments
 from gptkit.errors import UserError, run_main
 
 
@@ -21,7 +24,7 @@ def main(argv):
     parser.add_argument("files", nargs="*", help="text files, each one document")
     parser.add_argument("--embedded", action="store_true", help="prepare the embedded demo corpus instead")
     parser.add_argument("--out", default=None, help="output folder (default: data/<first file's name>)")
-    parser.add_argument("--tokenizer", default="gpt2", choices=["gpt2", "bytes"])
+    add_tokenizer_arguments(parser)
     parser.add_argument("--val_fraction", type=float, default=0.1)
     args = parser.parse_args(argv)
     if args.embedded:
@@ -32,9 +35,11 @@ def main(argv):
         missing = [f for f in args.files if not Path(f).is_file()]
         if missing:
             raise UserError(f"not a file: {', '.join(missing)}")
+        check_tokenizer_arguments(args)
         texts = [read_text_file(f) for f in args.files]
         out_dir = args.out or f"data/{Path(args.files[0]).stem}"
-        shards = prepare_texts(texts, out_dir, args.tokenizer, args.val_fraction)
+        tokenizer = tokenizer_from_arguments(args, lambda: iter(texts), out_dir)
+        shards = prepare_texts(texts, out_dir, tokenizer, args.val_fraction)
     print(f"{len(shards)} shards: {', '.join(str(s) for s in shards)}")
 
 

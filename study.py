@@ -36,6 +36,7 @@ import torch
 from gptkit.checkpointing.checkpoint import load_checkpoint
 from gptkit.command_line import OneLineParser
 from gptkit.config import TrainConfig
+from gptkit.data.tokenizer import saved_tokenizer
 from gptkit.errors import UserError, run_main
 from gptkit.interop.hf_format import write_folder  # the export's code, imported here only
 from gptkit.interop.hf_hub import check_repo_id, push_folder
@@ -305,13 +306,13 @@ def export_run(run, repo_id):
     checkpoint_path = checkpoint_file(run)
     checkpoint = load_checkpoint(checkpoint_path)
     model = GPT.from_checkpoint(checkpoint)
-    model_config, tokenizer_name = asdict(model.config), checkpoint.get("tokenizer", "gpt2")
+    model_config, tokenizer = asdict(model.config), saved_tokenizer(checkpoint, checkpoint_path)
     folder = Path(run.out_dir) / "hf"
-    family = write_folder(folder, model_config, model.state_dict(), tokenizer_name)
+    family = write_folder(folder, model_config, model.state_dict(), tokenizer)
     defaults = asdict(GPTConfig()), asdict(TrainConfig())
     command = training_command(model_config, checkpoint.get("train_config", {}), *defaults)
     summary = run_summary(checkpoint_path, checkpoint)
-    card = model_card(family, model_config, tokenizer_name, model.num_params(), summary, command, repo_id)
+    card = model_card(family, model_config, tokenizer.name, model.num_params(), summary, command, repo_id)
     (folder / "README.md").write_text(with_model_index(card, run, repo_id))
     return folder
 

@@ -25,12 +25,13 @@ from gptkit.config import TrainConfig, build_configs, read_settings
 from gptkit.data.corpus import EMBEDDED_DATA_DIR, prepare_embedded
 from gptkit.data.dataloader import ShardedBatches, validation_batches
 from gptkit.data.shards import find_shards
-from gptkit.data.tokenizer import get_tokenizer
-from gptkit.distributed import all_reduce_max, all_reduce_mean, barrier, setup_run, shutdown
+from gptkit.data.tokenizer import check_same_tokenizer
+from gptkit.distributed import all_reduce_max, all_reduce_mean, all_reduce_sum, barrier, setup_run, shutdown
 from gptkit.errors import UserError, run_main
+from gptkit.evaluation.bits_per_byte import bits_per_byte, text_loss_and_bytes, token_byte_counts
 from gptkit.evaluation.hellaswag import evaluate_hellaswag, hellaswag_file, read_examples
 from gptkit.evaluation.sampling import sample
-from gptkit.interop.pretrained import warm_start_overrides
+from gptkit.interop.pretrained import tokenizer_of, warm_start_overrides
 from gptkit.model_parts.fp8 import check_fp8, convert_to_fp8
 from gptkit.model_parts.losses import check_cross_entropy
 from gptkit.training.metrics import TrainingReport
@@ -51,6 +52,15 @@ def build_model(model_config, model_settings, cfg, checkpoint):
     if cfg.init_from in ("scratch", "auto"):  # auto without a checkpoint in out_dir starts from scratch
         return GPT(model_config)
     return GPT.from_pretrained(cfg.init_from, **warm_start_overrides(cfg.init_from, model_config, model_settings))
+
+
+def trained_tokenizer_name(cfg, checkpoint):
+    """The tokenizer the model already reads: its checkpoint's or its warm start's; None for a fresh model."""
+    if checkpoint is not None:
+        return checkpoint.get("tokenizer", "gpt2")
+    if cfg.init_from in ("scratch", "auto"):
+        return None
+    return tokenizer_of(cfg.init_from).name
 
 
 def gradient_accumulation_steps(cfg, micro_batch_size, block_size, world_size):
@@ -104,16 +114,21 @@ def train_step(model, optimizer, scaler, batches, grad_accum_steps, cfg, run):
 
 
 @torch.no_grad()
-def evaluate_val_loss(model, val_loader_args, cfg, run):
-    """Mean validation loss over eval_iters batches per process, averaged over the processes."""
+def evaluate_val_loss(model, val_loader_args, cfg, run, token_bytes):
+    """(mean loss in nats per token, bits per byte) over eval_iters validation batches per process, all processes
+    together. token_bytes: each token id's UTF-8 bytes (gptkit/evaluation/bits_per_byte.py)."""
     model.eval()
-    losses = []
+    sums = torch.zeros(4, device=run.device)  # loss, tokens, and the loss and bytes of the text tokens
     for x, y in validation_batches(num_batches=cfg.eval_iters, **val_loader_args):
+        x, y = x.to(run.device), y.to(run.device)
         with run.autocast():
-            _, loss = model(x.to(run.device), y.to(run.device))
-        losses.append(loss.float())
+            _, losses = model(x, y, reduction="none")
+        losses = losses.float()
+        text_loss, text_bytes = text_loss_and_bytes(losses, token_bytes[y])
+        sums += torch.stack([losses.sum(), torch.tensor(float(y.numel()), device=run.device), text_loss, text_bytes])
     model.train()
-    return all_reduce_mean(torch.stack(losses).mean(), run.world_size).item()
+    loss, tokens, text_loss, text_bytes = all_reduce_sum(sums, run.world_size).tolist()
+    return loss / tokens, bits_per_byte(text_loss, text_bytes)
 
 
 class StopRequest:
@@ -142,6 +157,7 @@ def main(argv):
     out_dir = Path(cfg.out_dir)
     run_checkpoint = TrainingCheckpoint(cfg, run)  # where this run's checkpoint lives, how it is written and read
     checkpoint = run_checkpoint.find()  # the one to resume, or None: start as configured
+    model_tokenizer = trained_tokenizer_name(cfg, checkpoint)
 
     # model, on this process' device
     torch.manual_seed(cfg.seed)
@@ -165,6 +181,11 @@ def main(argv):
             f"hellaswag_interval needs GPT-2 tokens, but {cfg.data_dir} holds {tokenizer_name!r} tokens: "
             "set hellaswag_interval=0, or train on GPT-2 shards"
         )
+    if model_tokenizer is not None:  # resumed or warm-started: the data must be in the model's tokens
+        model_source = run_checkpoint.path if checkpoint is not None else cfg.init_from
+        check_same_tokenizer(model_tokenizer, model_source, tokenizer_name, cfg.data_dir)
+    tokenizer = train_batches.tokenizer  # the shards' (a trained one's definition lies beside them)
+    token_bytes = token_byte_counts(tokenizer, model_config.vocab_size).to(run.device)  # for bits per byte
     if cfg.hellaswag_interval > 0 and run.is_master:
         read_examples(hellaswag_file(cfg.hellaswag_data))  # downloaded and checked before training, not later
     barrier(run.world_size)
@@ -223,12 +244,12 @@ def main(argv):
             if due(cfg.log_interval):
                 report.training_step(step, loss, lr, grad_norm.item(), raw_model.last_aux_loss)
         if due(cfg.eval_interval):
-            report.evaluation(step, val_loss=evaluate_val_loss(model, val_loader_args, cfg, run))
+            val_loss, val_bpb = evaluate_val_loss(model, val_loader_args, cfg, run, token_bytes)
+            report.evaluation(step, val_loss=val_loss, val_bpb=val_bpb)
         if due(cfg.hellaswag_interval):
             result = evaluate_hellaswag(raw_model, run, data_path=cfg.hellaswag_data, limit=cfg.hellaswag_limit)
             report.evaluation(step, hellaswag_acc=result["acc"], hellaswag_acc_norm=result["acc_norm"])
         if due(cfg.sample_interval) and (run.is_master or is_sharded(raw_model)):  # sharded: all ranks forward
-            tokenizer = get_tokenizer(tokenizer_name)
             text = sample(raw_model, tokenizer, "", run, max_new_tokens=cfg.sample_tokens, seed=cfg.seed)
             if run.is_master:
                 print(f"step {step} sample:\n{text[0]}\n")

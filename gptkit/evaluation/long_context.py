@@ -13,7 +13,8 @@ rows and reduces those losses:
 - perplexity: one stretch of the validation stream at each evaluation length, in non-overlapping windows
   (every token sees the tokens before it in its window, as lm-eval's rolling windows) and with a sliding
   window that moves by `stride` and scores only the tokens it has not scored before (each sees at least
-  length - stride tokens before it, past the first window);
+  length - stride tokens before it, past the first window); with the mean loss per token, bits per byte
+  (gptkit/evaluation/bits_per_byte.py);
 - copy_probe: a span of random tokens, a gap of real text, the span again; the loss on the second copy (its
   first token, which nothing announces, left out) against the distance back to the first copy. A model that
   reads that far copies the span almost for free; one that does not pays about ln(vocabulary) per token;
@@ -36,6 +37,7 @@ from tqdm import tqdm
 from gptkit.data.shards import find_shards, read_shard
 from gptkit.distributed import all_gather_objects
 from gptkit.errors import UserError
+from gptkit.evaluation.bits_per_byte import bits_per_byte, text_loss_and_bytes
 
 WINDOW_SOURCES = ("stream", "docs")
 PASSKEY_DEPTHS = (0.0, 0.25, 0.5, 0.75, 1.0)  # where in the filler the key is stated: 0 first, 1 last
@@ -166,23 +168,34 @@ def loss_by_position(
 # Perplexity against the evaluation length
 
 
-def scored(losses):
+def scored(losses, target_bytes):
+    """Mean loss per token (nats), perplexity and bits per byte of the scored targets."""
     tokens = int(losses.size)
     loss = float(losses.mean()) if tokens else None
-    return {"tokens": tokens, "loss": loss, "perplexity": math.exp(loss) if tokens else None}
+    bpb = bits_per_byte(*text_loss_and_bytes(losses, target_bytes)) if tokens else None
+    return {"tokens": tokens, "loss": loss, "perplexity": math.exp(loss) if tokens else None, "bpb": bpb}
 
 
-def perplexity(model, segment, run, *, length, stride, batch_size):
-    """Perplexity of one stretch of tokens at one evaluation length: non-overlapping windows and a sliding one."""
+def fresh_targets(values, length, stride):
+    """Of the sliding windows' per-target values, those scored for the first time: the first window's all, then
+    the last stride of each later window."""
+    return np.concatenate([values[0], values[1:, length - stride :].ravel()]) if len(values) else values
+
+
+def perplexity(model, segment, run, *, length, stride, batch_size, token_bytes):
+    """Perplexity (and bits per byte: token_bytes holds each token id's UTF-8 bytes) of one stretch of tokens at
+    one evaluation length: non-overlapping windows and a sliding one."""
     targets = len(segment) - 1
     starts = np.arange(targets // length) * length
-    losses = token_losses(model, rows_at(segment, starts, length + 1), run, batch_size, f"perplexity {length}")
-    non_overlapping = {"windows": len(starts), **scored(losses)}
+    rows = rows_at(segment, starts, length + 1)
+    losses = token_losses(model, rows, run, batch_size, f"perplexity {length}")
+    non_overlapping = {"windows": len(starts), **scored(losses, token_bytes[rows[:, 1:]])}
 
     starts = np.arange(0, targets - length + 1, stride)
-    losses = token_losses(model, rows_at(segment, starts, length + 1), run, batch_size, f"sliding {length}")
-    fresh = np.concatenate([losses[0], losses[1:, length - stride :].ravel()]) if len(starts) else losses
-    sliding = {"stride": stride, "windows": len(starts), **scored(fresh)}
+    rows = rows_at(segment, starts, length + 1)
+    losses = token_losses(model, rows, run, batch_size, f"sliding {length}")
+    fresh = fresh_targets(losses, length, stride), fresh_targets(token_bytes[rows[:, 1:]], length, stride)
+    sliding = {"stride": stride, "windows": len(starts), **scored(*fresh)}
     return {"length": length, "non_overlapping": non_overlapping, "sliding": sliding}
 
 

@@ -4,7 +4,7 @@ plots. Each writer reads the result only, so a study report can redraw or tabula
 
     positions.png    loss by position, one panel per RoPE scaling method, a line per evaluation length
     perplexity.png   perplexity against the evaluation length, a line per method (non-overlapping, sliding)
-    probe.png        the copy probe's loss by distance and, with the GPT-2 tokenizer, pass-key accuracy
+    probe.png        the copy probe's loss by distance and pass-key accuracy
 Every plot marks the training length (and the original length of a model trained past it).
 """
 
@@ -49,13 +49,14 @@ def console_table(result):
     with_perplexity = [m for m in methods if m["perplexity"]]
     if with_perplexity:
         stride = ", ".join(str(p["sliding"]["stride"]) for p in with_perplexity[0]["perplexity"])
-        rows = []
-        for m in with_perplexity:
-            for way in ("non_overlapping", "sliding"):
-                values = [p[way]["perplexity"] for p in m["perplexity"]]
-                rows.append([method_label(m), way] + [f"{v:.2f}" if v is not None else "-" for v in values])
-        header = ["perplexity", "windows"] + [str(n) for n in lengths]
-        parts.append(table_rows(f"perplexity by evaluation length (sliding strides {stride})", header, rows))
+        for key, title, form in (("perplexity", "perplexity", ".2f"), ("bpb", "bits per byte", ".4f")):
+            rows = []
+            for m in with_perplexity:
+                for way in ("non_overlapping", "sliding"):
+                    values = [p[way].get(key) for p in m["perplexity"]]
+                    rows.append([method_label(m), way] + [format(v, form) if v is not None else "-" for v in values])
+            header = [key, "windows"] + [str(n) for n in lengths]
+            parts.append(table_rows(f"{title} by evaluation length (sliding strides {stride})", header, rows))
     with_probe = [m for m in methods if m["probe"]]
     if with_probe:
         probe = with_probe[0]["probe"]
