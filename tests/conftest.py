@@ -243,3 +243,44 @@ def hellaswag_examples():
 @pytest.fixture
 def examples_file():
     return HELLASWAG_EXAMPLES
+
+
+# ----------------------------------------------------------------------------------------------------------
+# A trained tokenizer (gptkit/data/bpe.py), small enough to train in a blink
+
+BPE_VOCAB = 384  # a multiple of 128: the model's vocab_size is the tokenizer's own
+
+
+def tiny_bpe(vocab_size=BPE_VOCAB, documents=20):
+    """A BPE tokenizer trained on the first embedded documents (training is deterministic: the same every call)."""
+    from gptkit.data.bpe import train_bpe
+    from gptkit.data.corpus import embedded_documents
+    from gptkit.data.tokenizer import BPETokenizer
+
+    return BPETokenizer(train_bpe(embedded_documents()[:documents], vocab_size, progress=False))
+
+
+@pytest.fixture(scope="session")
+def bpe_data_dir(tmp_path_factory):
+    """20 documents of the embedded corpus as shards of tiny_bpe's tokens, its tokenizer.json beside them."""
+    from gptkit.data.corpus import embedded_documents, prepare_texts
+
+    path = tmp_path_factory.mktemp("data") / "bpe_docs"
+    prepare_texts(embedded_documents()[:20], path, tiny_bpe(), workers=1)
+    return path
+
+
+@pytest.fixture(scope="session")
+def bpe_run(bpe_data_dir, tmp_path_factory):
+    """The out_dir of a 4-step run on bpe_data_dir that evaluates (bits per byte) and saves a checkpoint."""
+    out_dir = tmp_path_factory.mktemp("runs") / "bpe"
+    evaluating = ["--eval_interval=2", "--eval_iters=2", "--sample_interval=4", "--sample_tokens=8"]
+    train(
+        f"--vocab_size={BPE_VOCAB}",
+        "--max_iters=4",
+        "--checkpoint_interval=4",
+        *evaluating,
+        data_dir=bpe_data_dir,
+        out_dir=out_dir,
+    )
+    return out_dir

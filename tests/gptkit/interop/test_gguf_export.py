@@ -1,6 +1,7 @@
 """gptkit/interop/gguf_export.py: a GGUF file, read by transformers' own GGUF loader (a reader nobody here wrote), is
 model.py's model: its logits to 1e-4 at f32, exactly llama.cpp's q8_0 rounding of our matrices at q8_0, and
-tiktoken's tokens; the settings llama.cpp reads are ours; what GGUF cannot hold is refused in one line before
+our tokenizer's tokens (GPT-2's, or a trained one's vocabulary and merges under llama.cpp's "llama-bpe"); the
+settings llama.cpp reads are ours; what GGUF cannot hold is refused in one line before
 any file is written.
 
 transformers' GGUF reader (5.24) has two gaps that these models step around, since it is only the reader here:
@@ -13,6 +14,8 @@ from dataclasses import asdict
 import pytest
 import torch
 
+from conftest import tiny_bpe
+from gptkit.data.tokenizer import get_tokenizer
 from gptkit.errors import UserError
 from gptkit.interop.gguf_export import check_gguf_export, write_gguf
 from model import GPT, GPTConfig
@@ -43,7 +46,7 @@ def random_model(block_size=1024, **toggles):
 
 
 def write(model, path, gguf_type="f32", **rope_scaling):
-    write_gguf(path, {**asdict(model.config), **rope_scaling}, model.state_dict(), "gpt2", gguf_type)
+    write_gguf(path, {**asdict(model.config), **rope_scaling}, model.state_dict(), get_tokenizer("gpt2"), gguf_type)
     return path
 
 
@@ -128,6 +131,32 @@ def test_tokenizer_from_the_file_encodes_as_tiktoken(files):
     assert tokenizer.convert_tokens_to_ids("<|endoftext|>") == 50256 and len(tokenizer) == 50304
 
 
+def test_a_trained_tokenizer_goes_in_with_its_vocabulary_merges_and_llama_cpps_name_for_its_pattern(tmp_path):
+    import json
+
+    from tokenizers import Tokenizer
+
+    ours = tiny_bpe()
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=64, vocab_size=512, n_layer=1, n_head=2, n_embd=16, pos_emb="rope")).eval()
+    path = tmp_path / "model.gguf"
+    write_gguf(path, asdict(model.config), model.state_dict(), ours, "f32")
+    fields = gguf.GGUFReader(path).fields
+    vocabulary = sorted(Tokenizer.from_str(ours.definition).get_vocab().items(), key=lambda item: item[1])
+    padding = [f"[PAD{i}]" for i in range(ours.n_vocab, 512)]  # the model's padded rows
+    assert fields["tokenizer.ggml.tokens"].contents() == [token for token, _ in vocabulary] + padding
+    merges = [" ".join(pair) for pair in json.loads(ours.definition)["model"]["merges"]]
+    assert fields["tokenizer.ggml.merges"].contents() == merges and len(merges) >= ours.n_vocab - 257
+    assert fields["tokenizer.ggml.pre"].contents() == "llama-bpe"
+    assert fields["tokenizer.ggml.eos_token_id"].contents() == ours.eot_token
+    # transformers' GGUF reader applies llama-bpe's split pattern: it tokenizes as we do
+    theirs = transformers.PreTrainedTokenizerFast.from_pretrained(tmp_path, gguf_file=path.name)
+    for text in TEXTS:
+        documents = text.split("<|endoftext|>")
+        joined = [t for i, d in enumerate(documents) for t in ([ours.eot_token] if i else []) + ours.encode(d)]
+        assert theirs(text)["input_ids"] == joined, text
+
+
 def read_metadata(path):
     reader = pytest.importorskip("transformers.integrations.gguf.reader")  # transformers' own parser
     return reader.read_gguf_metadata(str(path))[0]
@@ -203,9 +232,9 @@ def test_rope_scaling_goes_to_llama_cpp_keys(tmp_path, scaling, expected):
     assert {key.removeprefix(prefix): value for key, value in metadata.items() if key.startswith(prefix)} == expected
 
 
-def refusal(model_config, tokenizer_name="gpt2", gguf_type="f16", path="model.gguf"):
+def refusal(model_config, tokenizer="gpt2", gguf_type="f16", path="model.gguf"):
     with pytest.raises(UserError) as error:
-        check_gguf_export(model_config, tokenizer_name, gguf_type, path)
+        check_gguf_export(model_config, get_tokenizer(tokenizer), gguf_type, path)
     assert "\n" not in str(error.value)
     return str(error.value)
 
@@ -216,7 +245,7 @@ def test_what_gguf_cannot_hold_is_refused_saying_why_and_what_works(tmp_path):
         {**rope, "n_expert": 4}
     )
     assert "grouped-query" in refusal({**rope, "pos_emb": "learned"})
-    assert "refuses byte-level tokenizers" in refusal(rope, tokenizer_name="bytes")
+    assert "refuses byte-level tokenizers" in refusal(rope, tokenizer="bytes")
     message = refusal({**rope, "rope_scaling": "dynamic", "rope_scaling_factor": 2.0})
     assert "no GGUF for dynamic RoPE scaling" in message and "past 1024 tokens" in message
     assert refusal(rope, gguf_type="q4_0") == "--gguf_type must be one of f32, f16, bf16, q8_0, got 'q4_0'"
