@@ -148,3 +148,27 @@ def test_a_folder_without_validation_shards_or_with_an_unknown_rope_type_is_refu
     (tmp_path / "hf" / "config.json").write_text(json.dumps(content))
     with pytest.raises(UserError, match="RoPE type 'llama3' is not implemented"):
         main(["--hf", str(tmp_path / "hf"), "--data_dir", str(tmp_path / "empty")])
+
+
+def test_a_trained_tokenizer_model_is_evaluated_in_bits_per_byte_too(bpe_run, bpe_data_dir, tmp_path):
+    """evaluate.py reads the checkpoint's tokenizer and the data folder's, and reports bits per byte beside the
+    loss per token: bpb x ln 2 x the bytes of the scored tokens = loss x their number."""
+    from gptkit.data.tokenizer import data_tokenizer
+
+    json_path = tmp_path / "result.json"
+    evaluate("--checkpoint", bpe_run / "ckpt.pt", "--data_dir", bpe_data_dir, *SMALL, "--json", json_path)
+    result = json.loads(json_path.read_text())
+    tokens = np.concatenate([read_shard(path)[0] for path in find_shards(bpe_data_dir, "val")])
+    tokenizer = data_tokenizer(result["model"]["tokenizer"], bpe_data_dir)
+    entry = result["methods"]["none"]["perplexity"][0]
+    length, scored = result["lengths"][0], entry["non_overlapping"]
+    targets = tokens[1 : scored["tokens"] + 1]
+    assert scored["windows"] * length == scored["tokens"]
+    n_bytes = sum(tokenizer.token_bytes()[t] for t in targets)
+    assert scored["bpb"] * math.log(2) * n_bytes == pytest.approx(scored["loss"] * scored["tokens"], rel=1e-6)
+    assert result["methods"]["none"]["passkey"] is not None  # measured in the model's own tokens (none fit 32)
+
+
+def test_a_model_and_data_of_different_tokenizers_are_refused_in_one_line(bpe_run, gpt2_docs, tmp_path):
+    result = run_script("evaluate.py", "--checkpoint", bpe_run / "ckpt.pt", "--data_dir", gpt2_docs, *SMALL)
+    assert_one_line_error(result, f"{gpt2_docs} holds 'gpt2' tokens but {bpe_run / 'ckpt.pt'} reads 'bpe384-")

@@ -35,3 +35,13 @@ def test_sample_reads_a_rope_model_past_block_size_with_a_scaling_from_the_flags
     assert whole.returncode == 0 and whole.stdout.removeprefix(prompt) != cut.stdout.removeprefix(prompt[-31:])
     refused = run_script("sample.py", *args, "--rope_scaling", "ntk")
     assert_one_line_error(refused, "rope_scaling must be one of none, linear, dynamic, yarn, got 'ntk'")
+
+
+def test_a_checkpoint_copied_alone_samples_with_its_trained_tokenizer(bpe_run, tmp_path):
+    import shutil
+
+    copied = shutil.copy(bpe_run / "ckpt.pt", tmp_path / "ckpt.pt")  # no data folder, no tokenizer.json beside
+    args = ("--checkpoint", copied, "--prompt", "The for statement", "--num_samples", "1", "--max_new_tokens", "20")
+    result = run_script("sample.py", *args, "--device", "cpu")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith("The for statement") and len(result.stdout) > len("The for statement") + 10

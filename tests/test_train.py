@@ -278,3 +278,49 @@ def test_auto_resume_appends_to_the_runs_metrics(data_dir, tmp_path):
     train("--max_iters=2", "--checkpoint_interval=1", data_dir=data_dir, out_dir=tmp_path)
     train("--max_iters=4", "--init_from=auto", data_dir=data_dir, out_dir=tmp_path)
     assert sorted(losses(tmp_path)) == [1, 2, 3, 4]  # the steps before the restart are kept
+
+
+def test_a_run_on_trained_tokenizer_shards_logs_bits_per_byte_as_computed_directly(bpe_run, bpe_data_dir):
+    """The logged val_bpb of the last step equals the checkpoint's summed loss over the same validation windows
+    (eval_iters=2 batches of micro_batch_size=4 read in order) over ln 2 and the UTF-8 bytes they spell."""
+    import math
+
+    from gptkit.data.dataloader import validation_batches
+    from gptkit.data.shards import find_shards
+    from gptkit.data.tokenizer import data_tokenizer, saved_tokenizer
+    from model import GPT
+
+    checkpoint = load_checkpoint(bpe_run / "ckpt.pt")
+    tokenizer = saved_tokenizer(checkpoint, "ckpt.pt")  # the checkpoint alone knows its tokenizer
+    assert tokenizer.definition == (bpe_data_dir / "tokenizer.json").read_text()
+    assert tokenizer.name == data_tokenizer(checkpoint["tokenizer"], bpe_data_dir).name
+    model = GPT.from_checkpoint(checkpoint).eval()
+    nats = n_bytes = 0.0
+    windows = validation_batches(find_shards(bpe_data_dir, "val"), batch_size=4, block_size=32, num_batches=2)
+    for x, y in windows:
+        with torch.no_grad():
+            logits, _ = model(x)
+        losses = torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none")
+        for loss, target in zip(losses.tolist(), y.flatten().tolist()):
+            if target != tokenizer.eot_token:
+                nats += loss
+                n_bytes += len(tokenizer.decode([target]).encode("utf-8", errors="surrogatepass"))
+    logged = [r for r in read_metrics(bpe_run / "metrics.jsonl") if "val_bpb" in r]
+    assert [r["step"] for r in logged] == [2, 4]
+    assert logged[-1]["val_bpb"] == pytest.approx(nats / math.log(2) / n_bytes, rel=1e-4)
+
+
+def test_resuming_on_shards_of_another_tokenizer_is_one_line_and_writes_nothing(bpe_run, tmp_path):
+    import shutil
+
+    from conftest import BPE_VOCAB, snapshot, tiny_bpe
+    from gptkit.data.corpus import embedded_documents, prepare_texts
+
+    other = tiny_bpe(documents=10)  # as many tokens, other merges: only the names tell them apart
+    prepare_texts(embedded_documents()[:20], tmp_path / "other", other, workers=1)
+    out_dir = shutil.copytree(bpe_run, tmp_path / "run")
+    before = snapshot(out_dir)
+    flags = [f"--vocab_size={BPE_VOCAB}", "--max_iters=6", "--init_from=resume"]
+    result = train(*flags, data_dir=tmp_path / "other", out_dir=out_dir, check=False)
+    assert_one_line_error(result, f"holds '{other.name}' tokens but {out_dir / 'ckpt.pt'} reads 'bpe384-")
+    assert snapshot(out_dir) == before

@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from gptkit.data.bpe import END_OF_TEXT, SPLIT_PATTERN
+from gptkit.data.tokenizer import as_tokenizer
 from gptkit.errors import UserError
 from gptkit.interop.hf_format import LAYER_NORM_EPS, export_weights, family_of
 from gptkit.interop.hf_tokenizer import tokenizer_json
@@ -41,7 +42,9 @@ NO_ARCHITECTURE = {  # why a family has no GGUF, and what works instead
 
 
 def check_gguf_export(model_config, tokenizer, gguf_type, path):
-    """Every reason a GGUF cannot be written, as one UserError, before any work is done."""
+    """Every reason a GGUF cannot be written, as one UserError, before any work is done. tokenizer: one of
+    gptkit/data/tokenizer.py's, or a built-in one's name."""
+    tokenizer = as_tokenizer(tokenizer)
     if gguf_type not in GGUF_TYPES:
         raise UserError(f"--gguf_type must be one of {', '.join(GGUF_TYPES)}, got {gguf_type!r}")
     family = family_of(model_config)
@@ -183,6 +186,7 @@ def write_gguf(path, model_config, state_dict, tokenizer, gguf_type="f16", name=
     file); returns the GGUF architecture's name."""
     import gguf
 
+    tokenizer = as_tokenizer(tokenizer)
     check_gguf_export(model_config, tokenizer, gguf_type, path)
     family = family_of(model_config)
     path = Path(path)

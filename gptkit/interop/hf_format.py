@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from gptkit.data.tokenizer import as_tokenizer
 from gptkit.errors import UserError
 from gptkit.interop.hf_legacy_config import add_legacy_spellings
 from gptkit.model_parts.rope import rope_settings_from_transformers, transformers_rope_parameters
@@ -216,11 +217,13 @@ EXPORT_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}  # the we
 
 def write_folder(out_dir, model_config, state_dict, tokenizer, dtype_name="float32"):
     """A transformers folder of our model (config, weights, generation config, tokenizer: one of
-    gptkit/data/tokenizer.py's; the model card is the caller's): returns the family it was exported as."""
+    gptkit/data/tokenizer.py's, or a built-in one's name; the model card is the caller's): returns the family it
+    was exported as."""
     from gptkit.interop.hf_tokenizer import write_tokenizer
 
     if dtype_name not in EXPORT_DTYPES:
         raise UserError(f"dtype must be one of {', '.join(EXPORT_DTYPES)}, got {dtype_name!r}")
+    tokenizer = as_tokenizer(tokenizer)
     eot_token = tokenizer.eot_token
     if model_config["vocab_size"] <= eot_token:
         raise UserError(f"vocab_size {model_config['vocab_size']} does not hold the {tokenizer.name} tokenizer")
