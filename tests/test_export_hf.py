@@ -272,3 +272,45 @@ def test_gguf_refusals_are_one_line_and_write_nothing(
         export_hf.main([str(checkpoint), str(tmp_path / "hf"), *(spelled.get(a, a) for a in arguments)])
     assert message in str(error.value) and "\n" not in str(error.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["FILE"]
+
+
+@pytest.fixture(scope="module")
+def bpe_export(bpe_run, tmp_path_factory):
+    """(checkpoint, folder, GGUF file) of the run on trained-tokenizer shards, exported with --gguf."""
+    folder, gguf_path = tmp_path_factory.mktemp("bpe_export") / "hf", tmp_path_factory.mktemp("gguf") / "bpe.gguf"
+    result = export(bpe_run / "ckpt.pt", folder, "--gguf", gguf_path, "--gguf_type", "f32")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return bpe_run / "ckpt.pt", folder, gguf_path
+
+
+def test_a_trained_tokenizer_travels_with_the_export(bpe_export):
+    from gptkit.data.tokenizer import saved_tokenizer
+
+    checkpoint, folder, gguf_path = bpe_export
+    ours = saved_tokenizer(load_checkpoint(checkpoint), "ckpt.pt")
+    theirs = transformers.AutoTokenizer.from_pretrained(folder)
+    for text in ["def f(x):\n    return x  # señor 日本 🎉", "  spaces\n\n\ttabs  ", "It's 1234567."]:
+        assert theirs(text)["input_ids"] == ours.encode(text)
+    assert json.loads((folder / "config.json").read_text())["gptkit"]["tokenizer"] == ours.name
+    assert "bits per byte" in (folder / "README.md").read_text()
+    gguf = pytest.importorskip("gguf")
+    assert gguf.GGUFReader(gguf_path).fields["tokenizer.ggml.pre"].contents() == "llama-bpe"
+    texts = []
+    for source in (("--hf", folder), ("--checkpoint", checkpoint)):
+        options = ("--prompt", "The for", "--temperature", "0", "--num_samples", "1", "--max_new_tokens", "12")
+        result = run_script("sample.py", *source, *options, "--device", "cpu")
+        assert result.returncode == 0, result.stderr[-3000:]
+        texts.append(result.stdout)
+    assert texts[0] == texts[1] and texts[0].startswith("The for")
+
+
+def test_training_from_a_trained_tokenizer_export_reads_its_tokenizer(bpe_export, bpe_data_dir, tmp_path):
+    from conftest import BPE_VOCAB, assert_one_line_error, tiny_bpe, train
+
+    _, folder, _ = bpe_export
+    flags = [f"--vocab_size={BPE_VOCAB}", "--max_iters=1", f"--init_from={folder}"]
+    train(*flags, data_dir=bpe_data_dir, out_dir=tmp_path / "same")
+    other = tiny_bpe(documents=10)
+    prepare_texts(embedded_documents()[:20], tmp_path / "other", other, workers=1)
+    result = train(*flags, data_dir=tmp_path / "other", out_dir=tmp_path / "refused", check=False)
+    assert_one_line_error(result, f"holds '{other.name}' tokens but {folder} reads 'bpe384-")

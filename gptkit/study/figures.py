@@ -1,6 +1,7 @@
 """
 The figures of a study's report, as PNG files beside report.md: loss curves against tokens and against training
-FLOPs, and, from each run's evaluation, loss by position, perplexity against evaluation length and the retrieval
+FLOPs, validation bits per byte against wall time (runs of different tokenizers side by side), and, from each
+run's evaluation, loss by position, perplexity against evaluation length and the retrieval
 probe. Each function draws one file from RunFacts (gptkit/study/runs.py) and returns its name, or None when no
 run has what it draws.
 """
@@ -12,7 +13,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 
-from gptkit.study.runs import curve  # noqa: E402
+from gptkit.study.runs import curve, elapsed_seconds  # noqa: E402
 
 
 def label(run, keys):
@@ -52,6 +53,25 @@ def loss_curves(runs, folder, name, x_label, scale):
     axis.set_xlabel(x_label)
     axis.set_ylabel("loss (thin: train, dots: validation)")
     axis.set_xscale("log")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7)
+    return save(figure, folder, name)
+
+
+def bits_per_byte_curves(runs, folder, name="bpb_vs_time.png"):
+    """Validation bits per byte of each run against its training wall time: the measure that does not depend on
+    the tokenizer, at equal wall-clock."""
+    drawn = [run for run in runs if curve(run.records, "val_bpb")]
+    if not drawn:
+        return None
+    figure, axis = plt.subplots(figsize=(8, 5))
+    for run in drawn:
+        seconds = elapsed_seconds(run.records)
+        points = [(seconds[step], bpb) for step, _, bpb in curve(run.records, "val_bpb") if step in seconds]
+        if points:
+            axis.plot(*zip(*points), "o-", markersize=3, label=run.name)
+    axis.set_xlabel("training wall time (s)")
+    axis.set_ylabel("validation bits per byte")
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7)
     return save(figure, folder, name)

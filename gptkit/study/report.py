@@ -71,6 +71,7 @@ def runs_section(runs, grid_keys, reach):
         hours_label(runs),
         "train loss",
         "val loss",
+        "val bpb",
         "HellaSwag acc_norm",
     ]
     header += ["steps to reach"] if reach else []
@@ -90,6 +91,7 @@ def runs_section(runs, grid_keys, reach):
             number(run.device_hours, ".3f"),
             number(run.last("loss")),
             number(run.last("val_loss")),
+            number(run.last("val_bpb")),
             "—" if hellaswag is None else f"{hellaswag[0]:.4f} ± {hellaswag[1]:.4f}",
         ]
         if reach:
@@ -257,7 +259,9 @@ def methods_section(study, runs, evaluation_settings):
     lines.append(
         f"- Validation loss: the mean over {train['eval_iters']} batches per process of "
         f"{derived.get('micro_batch_size')} windows of the training length (the first run's figures), the same "
-        "windows of the validation shards, read in order, at every evaluation."
+        "windows of the validation shards, read in order, at every evaluation; in nats per token (val loss) and "
+        "in bits per byte (val bpb: the summed loss over ln 2 and the UTF-8 bytes of the tokens, end-of-text in "
+        "neither), which compares runs of different tokenizers."
     )
     lines.append(
         "- Wall time: the sum of the logged step times (evaluations and checkpoints included, start-up and time "
@@ -353,6 +357,7 @@ def write_report(study, runs, folder, evaluation_settings, reach=None, notes=())
             figures.loss_curves(runs, folder, "loss_vs_flops.png", "training FLOPs", lambda run: run.flops_per_token),
         ),
     ]
+    drawn.append(("Validation bits per byte against wall time", figures.bits_per_byte_curves(runs, folder)))
     drawn += [("Loss by position", name) for name in figures.loss_by_position(finished, folder, other_keys)]
     drawn += [
         ("Perplexity against evaluation length", name) for name in figures.perplexity(finished, folder, other_keys)

@@ -69,13 +69,19 @@ def curve(records, key):
     return [(r["step"], r.get("tokens"), r[key]) for r in records if key in r]
 
 
-def training_seconds(records):
-    """The wall time of the training steps: each logged step time times the steps since the previous log."""
-    seconds, previous = 0.0, 0
+def elapsed_seconds(records):
+    """{logged step: the wall time of the training steps up to it}: each logged step time times the steps since
+    the previous log."""
+    elapsed, seconds, previous = {}, 0.0, 0
     for step, _, step_ms in curve(records, "step_ms"):
         seconds += step_ms / 1000 * (step - previous)
-        previous = step
-    return seconds
+        elapsed[step], previous = seconds, step
+    return elapsed
+
+
+def training_seconds(records):
+    """The wall time of the training steps."""
+    return max(elapsed_seconds(records).values(), default=0.0)
 
 
 @dataclass

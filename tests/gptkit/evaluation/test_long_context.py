@@ -110,19 +110,26 @@ def test_no_document_long_enough_is_one_line_naming_the_way_out():
 
 def test_perplexity_non_overlapping_and_sliding_score_what_they_say():
     model, segment = tiny_model(), stream(193)  # 192 targets
-    result = perplexity(model, segment, Run(), length=48, stride=16, batch_size=4)
+    token_bytes = np.append(np.arange(100) % 3 + 1, 0)  # tokens of 1-3 bytes; end-of-text none
+    result = perplexity(model, segment, Run(), length=48, stride=16, batch_size=4, token_bytes=token_bytes)
     windows = np.stack([segment[i * 48 : i * 48 + 49] for i in range(4)])
     expected = direct_losses(model, windows).mean()
     assert result["non_overlapping"]["tokens"] == 192
     assert result["non_overlapping"]["perplexity"] == pytest.approx(math.exp(expected), rel=1e-5)
+    # bits per byte: the text tokens' summed loss over ln 2 and their bytes, end-of-text in neither
+    targets, losses = segment[1:], direct_losses(model, windows).ravel()
+    text = targets != EOT
+    bpb = losses[text].sum() / math.log(2) / token_bytes[targets[text]].sum()
+    assert result["non_overlapping"]["bpb"] == pytest.approx(bpb, rel=1e-5)
     # sliding by 16: the first window scores its 48 targets, each later one the 16 targets it adds
     sliding = [segment[s : s + 49] for s in range(0, 192 - 48 + 1, 16)]
     losses = direct_losses(model, np.stack(sliding))
     fresh = np.concatenate([losses[0], losses[1:, 32:].ravel()])
     assert result["sliding"]["windows"] == 10 and result["sliding"]["tokens"] == 192 == fresh.size
     assert result["sliding"]["loss"] == pytest.approx(fresh.mean(), abs=1e-5)
-    same = perplexity(model, segment, Run(), length=48, stride=48, batch_size=4)
+    same = perplexity(model, segment, Run(), length=48, stride=48, batch_size=4, token_bytes=token_bytes)
     assert same["sliding"]["loss"] == pytest.approx(same["non_overlapping"]["loss"], abs=1e-9)
+    assert same["sliding"]["bpb"] == pytest.approx(same["non_overlapping"]["bpb"], abs=1e-9)
 
 
 def test_copy_probe_rows_repeat_a_random_span_after_real_text():
