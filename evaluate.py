@@ -148,8 +148,9 @@ def evaluate_method(model, tokens, tokenizer, run, args, lengths, parts):
         probe = dict(span=args.probe_span, trials=args.probe_trials, seed=args.seed, batch_size=args.batch_size)
         vocabulary = dict(vocab_size=tokenizer.n_vocab, eot_token=eot_token)
         result["probe"] = copy_probe(model, tokens, run, max_length=longest, **probe, **vocabulary)
-    if "passkey" in parts:
-        result["passkey"] = passkey(model, tokenizer, run, lengths=lengths, trials=args.passkey_trials, seed=args.seed)
+    if "passkey" in parts:  # in the model's own tokens; none where no length holds the prompt
+        measured = passkey(model, tokenizer, run, lengths=lengths, trials=args.passkey_trials, seed=args.seed)
+        result["passkey"] = measured if measured["points"] else None
     return result
 
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from conftest import tiny_bpe
 from gptkit.data.tokenizer import get_tokenizer
 from gptkit.distributed import Run
 from gptkit.errors import UserError
@@ -155,8 +156,9 @@ def test_copy_probe_loss_is_the_second_copys_loss_without_its_first_token():
     assert point["first_copy_loss"] == pytest.approx(losses[:, :7].mean(), abs=1e-5)
 
 
-def test_passkey_prompt_holds_the_key_at_its_depth_and_ends_with_it():
-    tokenizer = get_tokenizer("gpt2")
+@pytest.mark.parametrize("kind", ["gpt2", "trained"])
+def test_passkey_prompt_holds_the_key_at_its_depth_and_ends_with_it(kind):
+    tokenizer = get_tokenizer("gpt2") if kind == "gpt2" else tiny_bpe()  # the model's own tokenizer
     for depth in PASSKEY_DEPTHS:
         row, answer_tokens = passkey_row(tokenizer, 200, depth, 48213)
         assert len(row) == 201 and row[-answer_tokens:] == tokenizer.encode(" 48213")
