@@ -153,13 +153,13 @@ def test_a_folder_without_validation_shards_or_with_an_unknown_rope_type_is_refu
 def test_a_trained_tokenizer_model_is_evaluated_in_bits_per_byte_too(bpe_run, bpe_data_dir, tmp_path):
     """evaluate.py reads the checkpoint's tokenizer and the data folder's, and reports bits per byte beside the
     loss per token: bpb x ln 2 x the bytes of the scored tokens = loss x their number."""
-    from gptkit.data.tokenizer import data_tokenizer
+    from gptkit.data.tokenizer import folder_tokenizer
 
     json_path = tmp_path / "result.json"
     evaluate("--checkpoint", bpe_run / "ckpt.pt", "--data_dir", bpe_data_dir, *SMALL, "--json", json_path)
     result = json.loads(json_path.read_text())
     tokens = np.concatenate([read_shard(path)[0] for path in find_shards(bpe_data_dir, "val")])
-    tokenizer = data_tokenizer(result["model"]["tokenizer"], bpe_data_dir)
+    tokenizer = folder_tokenizer(result["model"]["tokenizer"], bpe_data_dir)
     entry = result["methods"]["none"]["perplexity"][0]
     length, scored = result["lengths"][0], entry["non_overlapping"]
     targets = tokens[1 : scored["tokens"] + 1]

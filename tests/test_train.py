@@ -287,13 +287,13 @@ def test_a_run_on_trained_tokenizer_shards_logs_bits_per_byte_as_computed_direct
 
     from gptkit.data.dataloader import validation_batches
     from gptkit.data.shards import find_shards
-    from gptkit.data.tokenizer import data_tokenizer, saved_tokenizer
+    from gptkit.data.tokenizer import folder_tokenizer, saved_tokenizer
     from model import GPT
 
     checkpoint = load_checkpoint(bpe_run / "ckpt.pt")
     tokenizer = saved_tokenizer(checkpoint, "ckpt.pt")  # the checkpoint alone knows its tokenizer
     assert tokenizer.definition == (bpe_data_dir / "tokenizer.json").read_text()
-    assert tokenizer.name == data_tokenizer(checkpoint["tokenizer"], bpe_data_dir).name
+    assert tokenizer.name == folder_tokenizer(checkpoint["tokenizer"], bpe_data_dir).name
     model = GPT.from_checkpoint(checkpoint).eval()
     nats = n_bytes = 0.0
     windows = validation_batches(find_shards(bpe_data_dir, "val"), batch_size=4, block_size=32, num_batches=2)

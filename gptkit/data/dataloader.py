@@ -17,7 +17,7 @@ import torch
 
 from gptkit.errors import UserError
 from gptkit.data.shards import read_shard
-from gptkit.data.tokenizer import data_tokenizer, vocab_size_of
+from gptkit.data.tokenizer import folder_tokenizer, vocab_size_of
 
 VOCAB_PADDING = 128  # a model's vocabulary may round the tokenizer's up to a multiple of this (50257 -> 50304)
 
@@ -64,7 +64,7 @@ class ShardedBatches:
     @cached_property
     def tokenizer(self):
         """The tokenizer the shards were made with (loaded on first use: the loader itself needs only its name)."""
-        return data_tokenizer(self.tokenizer_name, self.folder)
+        return folder_tokenizer(self.tokenizer_name, self.folder)
 
     def _order(self, key, n):
         """A permutation of range(n) drawn from (seed, *key), or range(n) without shuffling. Kept: this epoch's

@@ -141,16 +141,16 @@ def load_tokenizer_file(path):
     return BPETokenizer(text, str(path))
 
 
-def data_tokenizer(name, data_dir):
-    """The tokenizer of the shards in data_dir, whose headers name it: a trained one's definition is read from
-    data_dir/tokenizer.json."""
-    if name in BUILT_IN or not is_trained(name):
+def folder_tokenizer(name, folder):
+    """The tokenizer called name, of a folder of shards or an exported model: a trained one's definition is read
+    from folder/tokenizer.json."""
+    if not is_trained(name):
         return get_tokenizer(name)
-    path = Path(data_dir) / DEFINITION_FILE
+    path = Path(folder) / DEFINITION_FILE
     if not path.is_file():
         raise UserError(
-            f"the shards of {data_dir} were made with the trained tokenizer {name!r}, whose definition {path} is "
-            "missing: copy it beside the shards, or prepare the data again"
+            f"{folder} holds {name!r} tokens, a trained tokenizer whose definition {path} is missing: copy it there "
+            "from the folder of the shards it made"
         )
     return get_tokenizer(name, path.read_text(encoding="utf-8"), str(path))
 

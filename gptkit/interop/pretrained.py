@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from gptkit.data.tokenizer import DEFINITION_FILE, get_tokenizer, is_trained
+from gptkit.data.tokenizer import folder_tokenizer, get_tokenizer
 from gptkit.errors import UserError
 from gptkit.interop.hf_format import METADATA_KEY, from_transformers
 
@@ -71,13 +71,7 @@ def tokenizer_of(name_or_dir):
     wrote names, a trained one defined by the folder's tokenizer.json; else GPT-2's."""
     if not (Path(name_or_dir) / "config.json").is_file():
         return get_tokenizer("gpt2")
-    name = read_folder_config(name_or_dir).get(METADATA_KEY, {}).get("tokenizer", "gpt2")
-    definition_file = Path(name_or_dir) / DEFINITION_FILE
-    if not is_trained(name):
-        return get_tokenizer(name)
-    if not definition_file.is_file():
-        raise UserError(f"{name_or_dir} has no {DEFINITION_FILE}: the definition of its tokenizer {name!r}")
-    return get_tokenizer(name, definition_file.read_text(encoding="utf-8"), str(definition_file))
+    return folder_tokenizer(read_folder_config(name_or_dir).get(METADATA_KEY, {}).get("tokenizer", "gpt2"), name_or_dir)
 
 
 # (index of a sharded folder, single file), in order of preference

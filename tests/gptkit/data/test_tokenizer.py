@@ -6,7 +6,7 @@ import pytest
 from conftest import ROOT, tiny_bpe
 from gptkit.data.tokenizer import (
     ByteTokenizer,
-    data_tokenizer,
+    folder_tokenizer,
     encode_document,
     get_tokenizer,
     load_tokenizer_file,
@@ -100,13 +100,13 @@ def test_a_definition_is_taken_only_for_the_name_it_hashes_to():
 def test_the_shards_tokenizer_is_read_from_beside_them(tmp_path):
     ours = tiny_bpe()
     with pytest.raises(UserError, match="whose definition .*tokenizer.json is missing"):
-        data_tokenizer(ours.name, tmp_path)
+        folder_tokenizer(ours.name, tmp_path)
     (tmp_path / "tokenizer.json").write_text(tiny_bpe(documents=10).definition)
     with pytest.raises(UserError, match="not '" + ours.name):
-        data_tokenizer(ours.name, tmp_path)
+        folder_tokenizer(ours.name, tmp_path)
     (tmp_path / "tokenizer.json").write_text(ours.definition)
-    assert data_tokenizer(ours.name, tmp_path).name == ours.name
-    assert data_tokenizer("bytes", tmp_path).name == "bytes"
+    assert folder_tokenizer(ours.name, tmp_path).name == ours.name
+    assert folder_tokenizer("bytes", tmp_path).name == "bytes"
 
 
 def test_a_tokenizer_file_that_is_missing_or_not_one_is_one_line(tmp_path):

@@ -156,12 +156,12 @@ def test_copy_probe_loss_is_the_second_copys_loss_without_its_first_token():
     assert point["first_copy_loss"] == pytest.approx(losses[:, :7].mean(), abs=1e-5)
 
 
-@pytest.mark.parametrize("kind", ["gpt2", "trained"])
-def test_passkey_prompt_holds_the_key_at_its_depth_and_ends_with_it(kind):
+@pytest.mark.parametrize("kind,length", [("gpt2", 200), ("trained", 400)])  # its tokens are ~2 bytes: twice as many
+def test_passkey_prompt_holds_the_key_at_its_depth_and_ends_with_it(kind, length):
     tokenizer = get_tokenizer("gpt2") if kind == "gpt2" else tiny_bpe()  # the model's own tokenizer
     for depth in PASSKEY_DEPTHS:
-        row, answer_tokens = passkey_row(tokenizer, 200, depth, 48213)
-        assert len(row) == 201 and row[-answer_tokens:] == tokenizer.encode(" 48213")
+        row, answer_tokens = passkey_row(tokenizer, length, depth, 48213)
+        assert len(row) == length + 1 and row[-answer_tokens:] == tokenizer.encode(" 48213")
         text = tokenizer.decode(row)
         assert text.startswith(PASSKEY_INTRO) and text.endswith(PASSKEY_QUESTION + " 48213")
         before, after = text[len(PASSKEY_INTRO) : -len(PASSKEY_QUESTION + " 48213")].split(
