@@ -22,7 +22,7 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 
 demo: $(VENV)/.runtime
 	$(BIN)/python train.py configs/demo.py
-	$(BIN)/python sample.py --checkpoint out/demo/ckpt.pt --prompt "The if statement" --num_samples 2 --max_new_tokens 200
+	$(BIN)/python sample.py --checkpoint out/demo/ckpt.pt --prompt "The if statement" --num_samples 2 --max_new_tokens 600
 
 test: $(VENV)/.dev
 	$(BIN)/ruff check .

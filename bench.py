@@ -84,8 +84,7 @@ def time_training_steps(model, optimizer, batch_size, run, warmup_steps, steps):
 def bench_variant(model_config, cfg, variant, compile_model, run, warmup_steps, steps):
     torch.manual_seed(cfg.seed)
     with torch.device(run.device):  # built in place: a 2.3B model initialises in seconds on a GPU, not on the CPU
-        model = GPT(variant_config(model_config, variant))
-    model.cross_entropy = cfg.cross_entropy
+        model = GPT(variant_config(model_config, variant)).use_cross_entropy(cfg.cross_entropy)
     if cfg.fp8:
         convert_to_fp8(model, run)
     micro_batch_size = cfg.micro_batch_size

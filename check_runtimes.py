@@ -95,16 +95,18 @@ def setup(tools):
 
 def train_and_export(work, families):
     """{family: checkpoint}, each exported as work/family/hf and work/family/TYPE.gguf."""
+    # imported here, not at the top: the workers' Python has no torch
+    from gptkit.checkpointing.training_checkpoint import checkpoint_file_in
     from gptkit.data.corpus import embedded_documents, prepare_texts
-    from gptkit.interop.gguf_export import GGUF_TYPES  # here, not at the top: the workers' Python has no torch
+    from gptkit.interop.gguf_export import GGUF_TYPES
 
     data = work / "data" / "docs"
     if not data.exists():
         prepare_texts(embedded_documents(), data, "gpt2", workers=1)
     checkpoints = {}
     for family in families:
-        out = work / family
-        if not (out / "ckpt.pt").exists():
+        out, checkpoint = work / family, checkpoint_file_in(work / family)
+        if not checkpoint.exists():
             log(f"training the {family} model")
             steps = ["--max_iters=300", "--learning_rate=3e-3", "--min_lr=3e-4", "--warmup_iters=30"]
             steps += ["--lr_decay_iters=300", "--micro_batch_size=8", "--total_batch_tokens=1024"]
@@ -113,8 +115,8 @@ def train_and_export(work, families):
             run([sys.executable, ROOT / "train.py", *flags])
         for gguf_type in GGUF_TYPES:
             options = ["--gguf", out / f"{gguf_type}.gguf", "--gguf_type", gguf_type]
-            run([sys.executable, ROOT / "export_hf.py", out / "ckpt.pt", out / "hf", *options])
-        checkpoints[family] = out / "ckpt.pt"
+            run([sys.executable, ROOT / "export_hf.py", checkpoint, out / "hf", *options])
+        checkpoints[family] = checkpoint
     return checkpoints
 
 

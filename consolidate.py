@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from gptkit.checkpointing.sharded_checkpoint import consolidate, sharded_checkpoint_path
+from gptkit.checkpointing.training_checkpoint import checkpoint_file_in
 from gptkit.command_line import OneLineParser
 from gptkit.errors import UserError, run_main
 
@@ -25,7 +26,7 @@ def main(argv):
     path = sharded_checkpoint_path(args.out_dir)
     if path is None:
         raise UserError(f"no sharded checkpoint in {args.out_dir} (a folder ckpt/ written by an FSDP run)")
-    output = Path(args.output or Path(args.out_dir) / "ckpt.pt")
+    output = Path(args.output) if args.output else checkpoint_file_in(args.out_dir)
     consolidate(path, output)
     print(f"{path} -> {output}")
 

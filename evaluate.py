@@ -53,7 +53,7 @@ from gptkit.evaluation.long_context import (
     perplexity,
     validation_tokens,
 )
-from gptkit.evaluation.long_context_report import console_table, write_json, write_plots
+from gptkit.evaluation.long_context_report import SCHEMA, console_table, write_json, write_plots
 from gptkit.model_parts.rope import SCALINGS, original_length, scaling_settings
 from model import load_model
 
@@ -171,7 +171,7 @@ def main(argv):
     model.to(run.device)
     config = model.config
     result = {
-        "schema": 1,
+        "schema": SCHEMA,
         "model": {
             "source": args.checkpoint or args.hf,
             "pos_emb": config.pos_emb,

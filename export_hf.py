@@ -10,23 +10,19 @@ loads with `transformers.AutoModelForCausalLM.from_pretrained(OUT_DIR)`: as GPT2
 positions), Starcoder2ForCausalLM (RoPE, with or without GQA), or, with trust_remote_code=True, the modelling
 code copied into the folder (MoE; learned positions with GQA). The mapping lives in gptkit/interop/hf_format.py.
 With --gguf, the GPT-2 and Starcoder2 families are also written as one GGUF file for llama.cpp, Ollama and
-LM Studio (gptkit/interop/gguf_export.py).
+LM Studio (gptkit/interop/gguf_export.py). The export's steps are gptkit/interop/checkpoint_export.py's, which
+study.py --push_to_hub runs too.
 """
 
 import sys
-from dataclasses import asdict
-from pathlib import Path
 
-from gptkit.checkpointing.checkpoint import load_checkpoint
 from gptkit.command_line import OneLineParser
-from gptkit.config import TrainConfig
-from gptkit.data.tokenizer import saved_tokenizer
 from gptkit.errors import UserError, run_main
-from gptkit.interop.gguf_export import GGUF_TYPES, check_gguf_export, write_gguf
-from gptkit.interop.hf_format import EXPORT_DTYPES, write_folder
+from gptkit.interop.checkpoint_export import export_checkpoint
+from gptkit.interop.gguf_export import GGUF_TYPES
+from gptkit.interop.hf_format import EXPORT_DTYPES
 from gptkit.interop.hf_hub import check_repo_id, push_folder
-from gptkit.interop.model_card import model_card, run_summary, training_command
-from model import GPT, GPTConfig
+from model import GPT
 
 
 def main(argv):
@@ -48,23 +44,15 @@ def main(argv):
     if args.push_to_hub:
         check_repo_id(args.push_to_hub)
 
-    checkpoint = load_checkpoint(args.checkpoint)
-    model = GPT.from_checkpoint(checkpoint)  # checks the weights fit the config
-    model_config, tokenizer = asdict(model.config), saved_tokenizer(checkpoint, args.checkpoint)
     gguf_type = args.gguf_type or "f16"
-    if args.gguf:
-        check_gguf_export(model_config, tokenizer, gguf_type, args.gguf)  # before any file is written
-    family = write_folder(args.out_dir, model_config, model.state_dict(), tokenizer, args.dtype)
-    summary = run_summary(args.checkpoint, checkpoint)
-    defaults = asdict(GPTConfig()), asdict(TrainConfig())
-    command = training_command(model_config, checkpoint.get("train_config", {}), *defaults)
-    name = args.push_to_hub or Path(args.out_dir).name  # what the card's loading examples call the model
-    card = model_card(family, model_config, tokenizer.name, model.num_params(), summary, command, name)
-    (Path(args.out_dir) / "README.md").write_text(card)
+    # the card's loading examples call the model by its Hub name, else by the folder's name
+    exported = export_checkpoint(
+        args.checkpoint, args.out_dir, GPT, args.dtype, card_name=args.push_to_hub, gguf=args.gguf, gguf_type=gguf_type
+    )
+    family = exported.family
     print(f"wrote {args.out_dir} ({family}{', trust_remote_code=True' if family == 'gptkit' else ''})")
     if args.gguf:
-        architecture = write_gguf(args.gguf, model_config, model.state_dict(), tokenizer, gguf_type, name)
-        print(f"wrote {args.gguf} (GGUF {architecture}, {gguf_type})")
+        print(f"wrote {args.gguf} (GGUF {exported.gguf_architecture}, {gguf_type})")
     if args.push_to_hub:
         print(f"pushed to {push_folder(args.out_dir, args.push_to_hub, args.private)}")
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from gptkit.command_line import OneLineParser, add_model_source
 from gptkit.distributed import setup_run, shutdown
-from gptkit.errors import UserError, run_main
-from gptkit.evaluation.hellaswag import evaluate_hellaswag
+from gptkit.errors import run_main
+from gptkit.evaluation.hellaswag import check_gpt2_tokens, evaluate_hellaswag
 from model import load_model
 
 
@@ -32,8 +32,7 @@ def main(argv):
 
     run = setup_run(args.device)
     model, tokenizer = load_model(args.checkpoint, args.hf)
-    if tokenizer.name != "gpt2":
-        raise UserError(f"HellaSwag needs a GPT-2 tokenizer model; this model reads {tokenizer.name!r} tokens")
+    check_gpt2_tokens(tokenizer.name, args.checkpoint or args.hf)
     model.to(run.device)
     result = evaluate_hellaswag(model, run, data_path=args.data, limit=args.limit, progress=True)
     if run.is_master:

@@ -23,17 +23,16 @@ import torch.nn.functional as F
 from gptkit.checkpointing.checkpoint import load_checkpoint
 from gptkit.command_line import OneLineParser
 from gptkit.config import TrainConfig, load_config
-from gptkit.data.tokenizer import saved_tokenizer
+from gptkit.data.tokenizer import folder_tokenizer, saved_tokenizer
 from gptkit.errors import UserError, run_main
 from gptkit.interop.pretrained import (
+    EXPORTED,
+    PretrainedWeights,
     copy_gpt2_weights,
     gpt2_warm_start_config,
-    is_openai_gpt2,
-    read_exported_folder,
-    read_gpt2,
-    tokenizer_of,
+    read_pretrained,
 )
-from gptkit.model_parts.losses import linear_cross_entropy
+from gptkit.model_parts.losses import IMPLEMENTATIONS, linear_cross_entropy
 from gptkit.model_parts.rope import (
     SCALING_FIELDS,
     continued_rope_settings,
@@ -314,7 +313,7 @@ class GPT(nn.Module):
         if config.tie_embeddings:
             self.lm_head.weight = self.transformer.wte.weight  # weight tying, as GPT-2
         self.last_aux_loss = None  # MoE load-balancing loss of the last forward, for logging
-        self.cross_entropy = "chunked"  # how the loss is computed, one of gptkit.model_parts.losses.IMPLEMENTATIONS
+        self.cross_entropy = "chunked"  # how the loss is computed: see use_cross_entropy
 
         # GPT-2 initialisation; the projections into the residual stream are scaled down by 1/sqrt(2 n_layer)
         # so the stream's variance does not grow with depth.
@@ -322,6 +321,15 @@ class GPT(nn.Module):
         for name, p in self.named_parameters():
             if name.endswith(("c_proj.weight", "proj_weight")):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    def use_cross_entropy(self, implementation):
+        """How forward computes the loss, one of gptkit.model_parts.losses.IMPLEMENTATIONS (the training config's
+        cross_entropy). A choice of speed and memory, not of the model: the loss is the same, so neither the
+        weights nor GPTConfig record it."""
+        if implementation not in IMPLEMENTATIONS:
+            raise UserError(f"cross_entropy must be one of {', '.join(IMPLEMENTATIONS)}, got {implementation!r}")
+        self.cross_entropy = implementation
+        return self
 
     def use_rope_settings(self, **settings):
         """Other RoPE scaling settings (SCALING_FIELDS) for a trained model, e.g. YaRN to evaluate or sample past
@@ -427,16 +435,17 @@ class GPT(nn.Module):
         return idx
 
     @classmethod
-    def from_pretrained(cls, name_or_dir, **overrides):
-        """OpenAI GPT-2 weights to warm-start from (gpt2 … gpt2-xl, or a GPT-2 transformers folder), which take
-        the overrides GPT-2's shape allows (gptkit/interop/pretrained.py, gpt2_warm_start_config), or a transformers
-        folder of one of our models (what export_hf.py writes, of any family), which keeps its own shape:
-        overrides are refused as for a checkpoint."""
-        if not is_openai_gpt2(name_or_dir):
-            return cls.from_checkpoint(read_exported_folder(name_or_dir), "the folder", **overrides)
-        gpt2_fields, gpt2_weights = read_gpt2(name_or_dir)
-        model = cls(gpt2_warm_start_config(gpt2_fields, overrides, GPTConfig))
-        copy_gpt2_weights(gpt2_weights, model)
+    def from_pretrained(cls, source, **overrides):
+        """A GPT from OpenAI GPT-2 weights (gpt2 … gpt2-xl, or a GPT-2 transformers folder), which take the
+        overrides GPT-2's shape allows (gptkit/interop/pretrained.py, gpt2_warm_start_config), or from a
+        transformers folder of one of our models (what export_hf.py writes, of any family), which keeps its own
+        shape: overrides are refused as for a checkpoint. source is the name or folder, or what read_pretrained
+        read from it (train.py reads it once and asks it which overrides apply)."""
+        weights = source if isinstance(source, PretrainedWeights) else read_pretrained(source)
+        if weights.kind == EXPORTED:
+            return cls.from_checkpoint(weights.as_checkpoint(), "the folder", **overrides)
+        model = cls(gpt2_warm_start_config(weights.model_config, overrides, GPTConfig))
+        copy_gpt2_weights(weights.state_dict, model)
         return model
 
     @classmethod
@@ -507,15 +516,17 @@ class GPT(nn.Module):
 # The model a command reads
 
 
-def load_model(checkpoint_path=None, hf=None):
-    """(model in eval mode on the CPU, its tokenizer: gptkit/data/tokenizer.py) from a training checkpoint, or
-    (--hf) GPT-2 weights or a folder export_hf.py wrote."""
-    if (checkpoint_path is None) == (hf is None):
-        raise UserError("give exactly one of --checkpoint and --hf")
+def load_model(checkpoint=None, hf=None):
+    """(model in eval mode on the CPU, its tokenizer: gptkit/data/tokenizer.py) from a training checkpoint file, or
+    from hf: OpenAI GPT-2 weights or a folder export_hf.py wrote (the commands' --checkpoint and --hf)."""
+    if (checkpoint is None) == (hf is None):
+        given = "neither" if hf is None else "both"
+        raise UserError(f"give exactly one model source, checkpoint or hf (--checkpoint or --hf); got {given}")
     if hf is not None:
-        return GPT.from_pretrained(hf).eval(), tokenizer_of(hf)
-    checkpoint = load_checkpoint(checkpoint_path)
-    return GPT.from_checkpoint(checkpoint).eval(), saved_tokenizer(checkpoint, checkpoint_path)
+        weights = read_pretrained(hf)
+        return GPT.from_pretrained(weights).eval(), folder_tokenizer(weights.tokenizer, hf)
+    saved = load_checkpoint(checkpoint)
+    return GPT.from_checkpoint(saved).eval(), saved_tokenizer(saved, checkpoint)
 
 
 # ----------------------------------------------------------------------------------------------------------

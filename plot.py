@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from gptkit.command_line import OneLineParser  # noqa: E402
 from gptkit.errors import UserError, run_main  # noqa: E402
-from gptkit.training.metrics import read_metrics  # noqa: E402
+from gptkit.training.metrics import read_metrics, steps_to_reach  # noqa: E402
 
 
 def moving_average(values, window):
@@ -42,20 +42,6 @@ def run_records(run_dir):
 def validation_curve(run_dir):
     """[(step, val_loss), ...] of a run's evaluations."""
     return [(r["step"], r["val_loss"]) for r in run_records(run_dir) if "val_loss" in r]
-
-
-def steps_to_reach(curve, target):
-    """The first step at which the validation loss reaches target, interpolated linearly between evaluations
-    (from the evaluation before, or from step 0 when the first one reaches it); None if it never does."""
-    previous = None
-    for step, loss in curve:
-        if loss <= target:
-            if previous is None:
-                return step
-            step_0, loss_0 = previous
-            return step_0 + (loss_0 - target) / (loss_0 - loss) * (step - step_0)
-        previous = (step, loss)
-    return None
 
 
 def plot_runs(run_dirs, output, smooth=1):

@@ -27,15 +27,15 @@ from gptkit.data.dataloader import ShardedBatches, validation_batches
 from gptkit.data.shards import find_shards
 from gptkit.data.tokenizer import check_same_tokenizer
 from gptkit.distributed import all_reduce_max, all_reduce_mean, all_reduce_sum, barrier, setup_run, shutdown
-from gptkit.errors import UserError, run_main
+from gptkit.errors import run_main
 from gptkit.evaluation.bits_per_byte import bits_per_byte, text_loss_and_bytes, token_byte_counts
-from gptkit.evaluation.hellaswag import evaluate_hellaswag, hellaswag_file, read_examples
+from gptkit.evaluation.hellaswag import check_gpt2_tokens, evaluate_hellaswag, hellaswag_file, read_examples
 from gptkit.evaluation.sampling import sample
-from gptkit.interop.pretrained import tokenizer_of, warm_start_overrides
+from gptkit.interop.pretrained import read_pretrained, tokenizer_name_of, warm_start_overrides
 from gptkit.model_parts.fp8 import check_fp8, convert_to_fp8
 from gptkit.model_parts.losses import check_cross_entropy
 from gptkit.training.metrics import TrainingReport
-from gptkit.training.micro_batch import find_micro_batch_size
+from gptkit.training.micro_batch import find_micro_batch_size, gradient_accumulation_steps
 from gptkit.training.optim import build_optimizer
 from gptkit.training.parallel import clip_gradients, gradient_sync, is_sharded, wrap_model
 from gptkit.training.run_lock import RunLock
@@ -51,7 +51,8 @@ def build_model(model_config, model_settings, cfg, checkpoint):
         return GPT.from_checkpoint(checkpoint, **model_settings)
     if cfg.init_from in ("scratch", "auto"):  # auto without a checkpoint in out_dir starts from scratch
         return GPT(model_config)
-    return GPT.from_pretrained(cfg.init_from, **warm_start_overrides(cfg.init_from, model_config, model_settings))
+    weights = read_pretrained(cfg.init_from)  # GPT-2's or an exported folder's, read once
+    return GPT.from_pretrained(weights, **warm_start_overrides(weights, model_config, model_settings))
 
 
 def trained_tokenizer_name(cfg, checkpoint):
@@ -60,17 +61,7 @@ def trained_tokenizer_name(cfg, checkpoint):
         return checkpoint.get("tokenizer", "gpt2")
     if cfg.init_from in ("scratch", "auto"):
         return None
-    return tokenizer_of(cfg.init_from).name
-
-
-def gradient_accumulation_steps(cfg, micro_batch_size, block_size, world_size):
-    tokens_per_micro_step = micro_batch_size * block_size * world_size
-    if cfg.total_batch_tokens % tokens_per_micro_step:
-        raise UserError(
-            f"total_batch_tokens {cfg.total_batch_tokens} is not a multiple of micro_batch_size * block_size * "
-            f"processes = {micro_batch_size} * {block_size} * {world_size} = {tokens_per_micro_step}"
-        )
-    return cfg.total_batch_tokens // tokens_per_micro_step
+    return tokenizer_name_of(cfg.init_from)
 
 
 def training_data(cfg, run, micro_batch_size, model_config):
@@ -162,8 +153,8 @@ def main(argv):
     # model, on this process' device
     torch.manual_seed(cfg.seed)
     model = build_model(model_config, model_settings, cfg, checkpoint).to(run.device)
+    model.use_cross_entropy(cfg.cross_entropy)
     model_config = model.config
-    model.cross_entropy = cfg.cross_entropy
     if cfg.fp8:
         fp8_layers = convert_to_fp8(model, run)
         if run.is_master:
@@ -176,11 +167,8 @@ def main(argv):
     grad_accum_steps = gradient_accumulation_steps(cfg, micro_batch_size, model_config.block_size, run.world_size)
     train_batches, val_loader_args = training_data(cfg, run, micro_batch_size, model_config)
     tokenizer_name = train_batches.tokenizer_name
-    if cfg.hellaswag_interval > 0 and tokenizer_name != "gpt2":  # HellaSwag is scored in GPT-2 tokens
-        raise UserError(
-            f"hellaswag_interval needs GPT-2 tokens, but {cfg.data_dir} holds {tokenizer_name!r} tokens: "
-            "set hellaswag_interval=0, or train on GPT-2 shards"
-        )
+    if cfg.hellaswag_interval > 0:
+        check_gpt2_tokens(tokenizer_name, cfg.data_dir, "set hellaswag_interval=0, or train on GPT-2 shards")
     if model_tokenizer is not None:  # resumed or warm-started: the data must be in the model's tokens
         model_source = run_checkpoint.path if checkpoint is not None else cfg.init_from
         check_same_tokenizer(model_tokenizer, model_source, tokenizer_name, cfg.data_dir)

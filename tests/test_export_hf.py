@@ -122,7 +122,7 @@ def test_sample_reads_the_folder_with_its_own_tokenizer(bytes_export):
         texts.append(result.stdout)
     assert texts[0] == texts[1] and texts[0].startswith("def main(")
     result = run_script("hellaswag.py", "--hf", folder, "--data", "unused.jsonl", "--device", "cpu")
-    assert result.stderr.strip() == "error: HellaSwag needs a GPT-2 tokenizer model; this model reads 'bytes' tokens"
+    assert result.stderr.strip() == f"error: HellaSwag needs GPT-2 tokens, but {folder} holds 'bytes' tokens"
 
 
 def test_training_from_the_folder_starts_from_the_checkpoint_weights(bytes_export, tmp_path):

@@ -380,6 +380,14 @@ def test_weights_that_do_not_fit_the_config_are_a_one_line_error(tmp_path):
     assert "\n" not in str(error.value)
 
 
+def test_load_model_wants_exactly_one_source_named_as_argument_and_flag(tmp_path):
+    for sources, given in [({}, "neither"), ({"checkpoint": tmp_path / "ckpt.pt", "hf": "gpt2"}, "both")]:
+        with pytest.raises(UserError) as error:
+            load_model(**sources)
+        expected = f"give exactly one model source, checkpoint or hf (--checkpoint or --hf); got {given}"
+        assert str(error.value) == expected
+
+
 def test_model_table_lists_each_config():
     result = run_script("model.py", ROOT / "configs" / "gpt2_gqa.py", ROOT / "configs" / "moe.py")
     assert result.returncode == 0, result.stderr

@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from gptkit.errors import UserError
 from model import GPT, GPTConfig
 
 TINY = dict(block_size=32, vocab_size=101, n_layer=2, n_head=4, n_embd=32)
@@ -22,7 +23,7 @@ def test_loss_equals_cross_entropy_of_the_logits_with_the_same_gradients(overrid
     targets[:, -4:] = -1  # ignored positions, as padding
     gradients = {}
     for implementation in ("chunked", "full"):
-        model.cross_entropy = implementation
+        model.use_cross_entropy(implementation)
         model.zero_grad()
         logits, loss = model(idx, targets)
         assert logits is None  # no full logits when the loss is asked for
@@ -53,3 +54,8 @@ def test_training_loss_adds_the_moe_aux_loss_to_the_mean_only():
     _, train_loss = model(idx, targets)
     _, losses = model(idx, targets, reduction="none")
     assert train_loss.item() == pytest.approx(losses.mean().item() + 0.5 * model.last_aux_loss.item(), abs=1e-5)
+
+
+def test_an_unknown_cross_entropy_is_refused_in_one_line():
+    with pytest.raises(UserError, match=r"^cross_entropy must be one of chunked, full, liger, got 'fast'$"):
+        tiny_model().use_cross_entropy("fast")

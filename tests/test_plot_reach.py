@@ -1,15 +1,9 @@
+"""plot.py --reach: the steps each run needs to reach the first run's final validation loss (the interpolation
+itself: tests/gptkit/training/test_metrics.py)."""
+
 import json
 
 from conftest import run_script
-from plot import steps_to_reach
-
-
-def test_steps_to_reach_interpolates_between_evaluations():
-    curve = [(10, 4.0), (20, 3.0), (30, 2.5)]
-    assert steps_to_reach(curve, 3.0) == 20
-    assert steps_to_reach(curve, 2.75) == 25  # halfway from 3.0 at step 20 to 2.5 at step 30
-    assert steps_to_reach(curve, 5.0) == 10
-    assert steps_to_reach(curve, 2.0) is None
 
 
 def test_reach_compares_runs_with_the_first_runs_final_loss(tmp_path):

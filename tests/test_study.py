@@ -5,6 +5,7 @@ in a run added later."""
 
 import fcntl
 import json
+import math
 import os
 import re
 import shlex
@@ -21,6 +22,7 @@ import yaml
 import study
 from conftest import ROOT, SINGLE_THREAD, assert_one_line_error, losses, run_script, snapshot
 from gptkit.errors import UserError
+from gptkit.study import evaluations, push, run_loop
 from gptkit.training.metrics import read_metrics
 
 STEPS = 60
@@ -76,7 +78,7 @@ def test_commands_prints_what_run_runs(tmp_path, data_dir, capsys, monkeypatch):
         printed = [shlex.split(line) for line in capsys.readouterr().out.splitlines()]
         started = []
         monkeypatch.setattr(
-            study.RunLauncher, "run", lambda self, command, started=started: started.append(command) or 1
+            run_loop.RunLauncher, "run", lambda self, command, started=started: started.append(command) or 1
         )
         with pytest.raises(UserError, match="2 of 2 runs failed: theta100, theta1e4"):
             study.main(["run", str(path), "--nproc_per_node", nproc, "--max_iters=7", "--keep_going"])
@@ -161,27 +163,45 @@ def test_a_study_killed_with_its_run_continues_from_the_last_checkpoint(referenc
 
 
 def fake_evaluation(index):
-    """An evaluation as evaluate_run returns it, different for each run; its loss turns up at position 32."""
+    """evaluate.py's JSON (schema 1) for a run trained at 32 tokens, different for each run; its loss turns up
+    at position 32."""
     bins = [
         {"start": 0, "end": 16, "loss": 4.0 + index, "se": 0.01},
         {"start": 16, "end": 32, "loss": 3.9 + index, "se": 0.01},
         {"start": 32, "end": 64, "loss": 4.6 + index, "se": 0.02},
     ]
-    lengths = {
-        "32": {"loss": 3.95 + index, "se": 0.0123, "windows": 2},
-        "64": {"loss": 4.3 + index, "se": 0.02, "windows": 2},
+    positions = [
+        {"length": 32, "windows": 2, "available": 9, "loss": 3.95 + index, "se": 0.0123, "bins": bins[:2]},
+        {"length": 64, "windows": 2, "available": 9, "loss": 4.3 + index, "se": 0.02, "bins": bins},
+    ]
+    perplexity = [
+        {
+            "length": length,
+            "non_overlapping": {"windows": 4, "tokens": 128, "loss": math.log(whole), "perplexity": whole},
+            "sliding": {"stride": length // 2, "windows": 7, "tokens": 128, "loss": math.log(slid), "perplexity": slid},
+        }
+        for length, whole, slid in ((32, 50.0, 48.0), (64, 70.0, 66.0))
+    ]
+    probe = {
+        "span": 4,
+        "trials": 2,
+        "points": [
+            {"gap": 4, "distance": 8, "length": 12, "loss": 1.0, "se": 0.1, "first_copy_loss": 5.5},
+            {"gap": 36, "distance": 40, "length": 44, "loss": 5.0, "se": 0.1, "first_copy_loss": 5.5},
+        ],
     }
-    data = dict(windows_from="stream", windows=2, seed=0, validation_tokens=999, perplexity_tokens=129, processes=1,
-                dtype="float32")  # fmt: skip
+    rope = dict(rope_theta=100.0, rope_scaling="none", rope_scaling_factor=1.0, rope_original_block_size=0)
+    data = dict(data_dir="data", windows_from="stream", windows=2, seed=0, validation_tokens=999, perplexity_tokens=129,
+                processes=1, dtype="float32")  # fmt: skip
+    model = dict(source="ckpt.pt", pos_emb="rope", block_size=32, original_length=32, rope_theta=100.0,
+                 rope_scaling="none", rope_scaling_factor=1.0, parameters=33700, tokenizer="bytes")  # fmt: skip
+    method = {"name": "none", "rope": rope, "positions": positions, "perplexity": perplexity, "probe": probe}
     return {
+        "schema": 1,
+        "model": model,
         "data": data,
-        "lengths": {"none": lengths},
-        "loss_by_position": {"none": bins},
-        "perplexity": {
-            "none": {"32": {"non_overlapping": 50.0, "sliding": 48.0}, "64": {"non_overlapping": 70.0, "sliding": 66.0}}
-        },
-        "probe": {"none": [{"distance": 8, "loss": 1.0, "se": 0.1}, {"distance": 40, "loss": 5.0, "se": 0.1}]},
-        "passkey": {},
+        "lengths": [32, 64],
+        "methods": {"none": {**method, "passkey": None}},
     }
 
 
@@ -205,7 +225,7 @@ def test_report_shows_each_runs_numbers_evaluates_once_and_takes_in_a_later_run(
         evaluated.append(Path(checkpoint).parent.name)
         return fake_evaluation(len(evaluated) - 1)
 
-    monkeypatch.setattr(study, "evaluate_run", evaluate_run)
+    monkeypatch.setattr(evaluations, "evaluate_run", evaluate_run)
     study.main(["report", str(path)])
     assert evaluated == ["theta100", "theta1e4"]
     text = (tmp_path / "out" / "report.md").read_text()
@@ -251,13 +271,14 @@ def test_report_numbers_are_evaluate_pys(reference, tmp_path, data_dir):
     direct = run_script("evaluate.py", f"--checkpoint={checkpoint}", f"--data_dir={data_dir}", f"--json={output}",
                         *flags, env=SINGLE_THREAD)  # fmt: skip
     assert direct.returncode == 0, direct.stderr[-3000:]
-    expected = study.evaluation_from_json(json.loads(output.read_text()))
+    expected = json.loads(output.read_text())
     cached = json.loads((tmp_path / "out" / "theta1e4" / "study_evaluation.json").read_text())
-    assert cached["step"] == STEPS and cached["result"] == expected  # every figure the report draws from
+    assert cached["step"] == STEPS and cached["result"] == expected  # evaluate.py's JSON as it is: one schema
     past = report_rows((tmp_path / "out" / "report.md").read_text(), "Past the training length")
     assert past["theta1e4"] == [
-        [scaling] + [study.report.loss_and_error(by_length[n]) for n in sorted(by_length, key=int)]
-        for scaling, by_length in expected["lengths"].items()
+        [scaling]
+        + [study.report.loss_and_error(entry) for entry in sorted(method["positions"], key=lambda e: e["length"])]
+        for scaling, method in expected["methods"].items()
     ]
     assert len(past["theta1e4"]) == 2 and "evaluated now: 1, from the cache: 0" in result.stdout
     assert "theta100" not in past
@@ -290,7 +311,7 @@ def test_pushed_runs_are_linked_from_the_report(reference, tmp_path, data_dir, m
         pushed.append((Path(folder), repo_id, private))
         return f"https://huggingface.co/{repo_id}"
 
-    monkeypatch.setattr(study, "push_folder", push_folder)
+    monkeypatch.setattr(push, "push_folder", push_folder)
     study.main(["report", str(path), "--push_to_hub", "someone/tiny", "--private"])
     runs = tmp_path / "out"
     assert pushed == [(runs / name / "hf", f"someone/tiny-{name}", True) for name in ("theta100", "theta1e4")]

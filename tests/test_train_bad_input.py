@@ -86,7 +86,7 @@ def test_hellaswag_on_byte_level_data_is_refused(trained):  # issue 18, item 5: 
     before = snapshot(data_dir, out_dir)
     flags = ("--max_iters=4", "--init_from=resume", "--hellaswag_interval=2")
     result = train(*flags, data_dir=data_dir, out_dir=out_dir, check=False)
-    assert_one_line_error(result, f"hellaswag_interval needs GPT-2 tokens, but {data_dir} holds 'bytes' tokens")
+    assert_one_line_error(result, f"HellaSwag needs GPT-2 tokens, but {data_dir} holds 'bytes' tokens: set hellaswag")
     assert snapshot(data_dir, out_dir) == before
 
 

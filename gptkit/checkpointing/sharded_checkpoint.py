@@ -54,9 +54,10 @@ def sharded_checkpoint_path(out_dir):
     return None
 
 
-def save_sharded_checkpoint(out_dir, model, optimizer, state, process_state, run):
+def save_sharded_checkpoint(out_dir, model, optimizer, state, own_state, run):
     """Called by every process: model and optimizer state into out_dir/ckpt, each process writing its shards,
-    with `state` (plain data, rank 0's) and the list of every process' `process_state`."""
+    with `state` (plain data, rank 0's) and the list of every process' `own_state` (its data position and RNG
+    state, which process_state gives back on resuming)."""
     out_dir = Path(out_dir)
     final, temporary, previous = (out_dir / (FOLDER + suffix) for suffix in ("", ".tmp", ".old"))
     if run.is_master:
@@ -68,7 +69,7 @@ def save_sharded_checkpoint(out_dir, model, optimizer, state, process_state, run
             dcp.save({"model": model_state, "optimizer": optimizer_state}, checkpoint_id=temporary)
     except CheckpointException as e:  # raised on every process alike
         raise UserError(f"could not write the sharded checkpoint {temporary}: {first_failure(e)}") from None
-    processes = all_gather_objects(process_state, run.world_size)
+    processes = all_gather_objects(own_state, run.world_size)
 
     def publish():  # rank 0, once dcp.save has returned: every process' shards and the metadata are written
         save_checkpoint(temporary / STATE_FILE, {**state, "processes": processes})

@@ -35,6 +35,12 @@ from gptkit.training.optim import config_peaks_kept, load_optimizer_state
 FILE = "ckpt.pt"
 
 
+def checkpoint_file_in(out_dir):
+    """Where a run's one-file checkpoint lives (ddp runs write it, consolidate.py makes one of the sharded kind):
+    the one place its name is spelled."""
+    return Path(out_dir) / FILE
+
+
 @dataclass
 class TrainingParts:
     """What a training checkpoint holds the state of."""
@@ -51,7 +57,7 @@ class TrainingCheckpoint:
         self.cfg, self.run = cfg, run
         self.out_dir = Path(cfg.out_dir)
         self.sharded = cfg.parallelism == "fsdp"
-        self.path = self.out_dir / (FOLDER if self.sharded else FILE)
+        self.path = self.out_dir / FOLDER if self.sharded else checkpoint_file_in(self.out_dir)
 
     def find(self, init_from=None):
         """The checkpoint to take up for init_from (default the config's): for "resume" the one this run's kind
@@ -61,7 +67,7 @@ class TrainingCheckpoint:
         init_from = init_from or self.cfg.init_from
         if init_from not in ("resume", "auto"):
             return None
-        full, sharded = self.out_dir / FILE, sharded_checkpoint_path(self.out_dir)
+        full, sharded = checkpoint_file_in(self.out_dir), sharded_checkpoint_path(self.out_dir)
         if self.sharded and sharded is not None:
             return {**read_training_state(sharded), "sharded_path": sharded}
         if not self.sharded and full.is_file():

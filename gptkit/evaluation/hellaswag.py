@@ -4,7 +4,9 @@ HellaSwag scoring, shared by hellaswag.py and the training loop.
 Each example is a context and 4 endings. The model reads context + ending for all 4 endings in one batch; the
 loss of the ending's tokens alone decides: `acc` picks the ending with the lowest summed loss, `acc_norm` the
 lowest mean loss per token (the common token-averaged scoring, comparable with published GPT-2 numbers).
-The batched scores equal a plain per-ending computation, and every rank's share adds up to the whole set.
+The examples are English text scored in GPT-2 tokens: a model or data of other tokens is refused
+(check_gpt2_tokens, the one place that says so). The batched scores equal a plain per-ending computation, and every
+rank's share adds up to the whole set.
 """
 
 import json
@@ -20,6 +22,15 @@ from gptkit.errors import UserError
 
 VALIDATION_URL = "https://raw.githubusercontent.com/rowanz/hellaswag/master/data/hellaswag_val.jsonl"
 CACHE_FILE = Path("data/hellaswag/hellaswag_val.jsonl")
+TOKENIZER = "gpt2"  # the tokens the examples are scored in
+
+
+def check_gpt2_tokens(tokenizer_name, holder, remedy=""):
+    """A one-line UserError unless tokenizer_name is the one HellaSwag is scored in; holder names the model or
+    data of those tokens, remedy what to do instead."""
+    if tokenizer_name != TOKENIZER:
+        refusal = f"HellaSwag needs GPT-2 tokens, but {holder} holds {tokenizer_name!r} tokens"
+        raise UserError(f"{refusal}: {remedy}" if remedy else refusal)
 
 
 def hellaswag_file(data_path="", cache_file=CACHE_FILE, url=VALIDATION_URL):
@@ -114,7 +125,7 @@ def score_endings(model, tokens, mask):
 def evaluate_hellaswag(model, run, *, data_path="", limit=0, progress=False):
     """{"acc", "acc_norm", "examples", "predictions"} over the examples of data_path (empty: the validation set,
     downloaded once; limit: only the first examples), split across the run's processes (gptkit.distributed.Run)."""
-    tokenizer = get_tokenizer("gpt2")
+    tokenizer = get_tokenizer(TOKENIZER)
     examples = read_examples(hellaswag_file(data_path))
     examples = examples[:limit] if limit else examples
     # Every rank runs the same number of forward passes, as a sharded model needs all ranks in each: a rank

@@ -1,6 +1,7 @@
 """
-evaluate.py's result (the dict described in evaluate.py's docstring) as a console table, a JSON file and PNG
-plots. Each writer reads the result only, so a study report can redraw or tabulate a saved JSON file.
+evaluate.py's result (the dict described in evaluate.py's docstring, schema 1) as a console table, a JSON file
+and PNG plots. Each writer reads the result only, so a study report can redraw or tabulate a saved JSON file; the
+views of it that both need (methods_with, position_bins, passkey_by_length) are here, beside the writers.
 
     positions.png    loss by position, one panel per RoPE scaling method, a line per evaluation length
     perplexity.png   perplexity against the evaluation length, a line per method (non-overlapping, sliding)
@@ -10,6 +11,8 @@ Every plot marks the training length (and the original length of a model trained
 
 import json
 from pathlib import Path
+
+SCHEMA = 1  # the result's layout; a reader of another layout refuses it (a study's cache treats it as a miss)
 
 
 def format_loss(entry):
@@ -83,6 +86,19 @@ def passkey_by_length(passkey):
     for point in passkey["points"]:
         by_length.setdefault(point["length"], []).append(point["accuracy"])
     return {length: sum(values) / len(values) for length, values in by_length.items()}
+
+
+def methods_with(result, part):
+    """{method name: its measurement} of the methods that measured part (positions, perplexity, probe or
+    passkey), in the result's order."""
+    return {name: method[part] for name, method in result["methods"].items() if method[part]}
+
+
+def position_bins(result, name):
+    """Method name's loss-by-position bins out to its longest length (the shorter lengths read the beginnings of
+    the same windows), or [] where it measured none."""
+    positions = methods_with(result, "positions").get(name)
+    return max(positions, key=lambda entry: entry["length"])["bins"] if positions else []
 
 
 def write_json(result, path):

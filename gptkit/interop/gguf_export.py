@@ -32,6 +32,11 @@ from gptkit.interop.hf_format import LAYER_NORM_EPS, export_weights, family_of
 from gptkit.interop.hf_tokenizer import tokenizer_json
 from gptkit.model_parts.rope import transformers_rope_parameters
 
+try:  # llama.cpp's writer, in requirements.txt; without it export_hf.py still writes folders, and --gguf says why not
+    import gguf
+except ImportError:
+    gguf = None
+
 GGUF_TYPES = ("f32", "f16", "bf16", "q8_0")  # --gguf_type: how the matrices are stored
 FAMILIES = ("gpt2", "starcoder2")  # the transformers families (gptkit/interop/hf_format.py) a GGUF architecture matches
 SUPPORTED = "GGUF exists for learned positions with multi-head attention and for RoPE (MHA or GQA), dense MLP"
@@ -65,10 +70,8 @@ def check_gguf_export(model_config, tokenizer, gguf_type, path):
             f"another model past {max_positions} tokens; {folder_instead} (transformers, vLLM)"
         )
     check_writable(Path(path))
-    try:
-        import gguf  # noqa: F401
-    except ImportError:
-        raise UserError("--gguf needs the gguf package (llama.cpp's writer): pip install gguf") from None
+    if gguf is None:
+        raise UserError("--gguf needs the gguf package (llama.cpp's writer): pip install gguf")
 
 
 def check_writable(path):
@@ -87,15 +90,11 @@ def check_writable(path):
 
 
 def gguf_architecture(family):
-    import gguf
-
     return {"gpt2": gguf.MODEL_ARCH.GPT2, "starcoder2": gguf.MODEL_ARCH.STARCODER2}[family]
 
 
 def gguf_tensors(family, model_config, state_dict):
     """(GGUF name, its gguf.MODEL_TENSOR kind, fp32 numpy array) of every tensor."""
-    import gguf
-
     tensors = export_weights(family, model_config, state_dict, torch.float32, conv1d_layout=False)
     names = gguf.get_tensor_name_map(gguf_architecture(family), model_config["n_layer"])
     for name, tensor in tensors.items():
@@ -106,16 +105,12 @@ def gguf_tensors(family, model_config, state_dict):
 def storage_type(kind, array, gguf_type):
     """How one tensor is stored: vectors (norms, biases) and position embeddings in f32, as llama.cpp's
     converter keeps them, matrices in gguf_type."""
-    import gguf
-
     if array.ndim == 1 or kind == gguf.MODEL_TENSOR.POS_EMBD:
         return gguf.GGMLQuantizationType.F32
     return getattr(gguf.GGMLQuantizationType, gguf_type.upper())
 
 
 def add_settings(writer, family, model_config, gguf_type):
-    import gguf
-
     c = model_config
     writer.add_context_length(c["block_size"])
     writer.add_embedding_length(c["n_embd"])
@@ -134,8 +129,6 @@ def add_settings(writer, family, model_config, gguf_type):
 
 def add_rope_scaling(writer, rope):
     """The keys llama.cpp's converter writes for a transformers config of these RoPE parameters."""
-    import gguf
-
     if rope["rope_type"] == "default":
         return
     writer.add_rope_scaling_type(gguf.RopeScalingType(rope["rope_type"]))
@@ -158,8 +151,6 @@ def pre_tokenizer(tokenizer):
 
 def add_tokenizer(writer, tokenizer, vocab_size):
     """The model's BPE (tokens, merges, the end-of-text control token), padded with unused tokens to vocab_size."""
-    import gguf
-
     spec = json.loads(tokenizer_json(tokenizer))
     by_id = {index: token for token, index in spec["model"]["vocab"].items()}
     by_id.update({added["id"]: added["content"] for added in spec["added_tokens"]})
@@ -184,8 +175,6 @@ def add_tokenizer(writer, tokenizer, vocab_size):
 def write_gguf(path, model_config, state_dict, tokenizer, gguf_type="f16", name="gptkit"):
     """Our model as a GGUF file at path (written beside it, then moved into place, so a failed write leaves no
     file); returns the GGUF architecture's name."""
-    import gguf
-
     tokenizer = as_tokenizer(tokenizer)
     check_gguf_export(model_config, tokenizer, gguf_type, path)
     family = family_of(model_config)

@@ -6,10 +6,14 @@ The figures come from the run itself, never typed in: the checkpoint (configs, s
 metrics.jsonl and config.json beside it (the last validation loss, in nats per token and bits per byte, and
 HellaSwag score logged up to the checkpoint's step, the device). A figure the run did not log is said to be
 missing rather than left out.
+Evaluation results given by the caller (a study's) go into the metadata as `model-index`, written by
+huggingface_hub's own ModelCardData so the Hub shows them; the card's other metadata and text stay as they are.
 """
 
 import json
 from pathlib import Path
+
+import yaml
 
 from gptkit.training.metrics import read_metrics
 
@@ -128,3 +132,16 @@ def model_card(family, model_config, tokenizer_name, parameters, summary, comman
             "",
         ]
     return "\n".join(lines)
+
+
+def with_eval_results(card, eval_results, name):
+    """The card text with huggingface_hub EvalResults added to its YAML front matter as the model-index of the
+    model called name; without results, the card as it was."""
+    if not eval_results:
+        return card
+    from huggingface_hub import ModelCardData
+
+    _, front, body = card.split("---\n", 2)
+    metadata = yaml.safe_load(front) or {}
+    data = ModelCardData(**metadata, model_name=name, eval_results=list(eval_results))
+    return f"---\n{data.to_yaml()}\n---\n{body}"

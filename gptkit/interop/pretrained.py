@@ -1,30 +1,32 @@
 """
-Weights in: a model that does not come from this repository's training checkpoint.
+Weights in: a model that does not come from this repository's training checkpoint. One function,
+read_pretrained, decides what a name or folder is, reading its config.json once:
 
-- OpenAI GPT-2 (gpt2 ... gpt2-xl from the Hugging Face Hub, or a GPT-2 transformers folder), to warm-start from:
-  it keeps GPT-2's shape but for the settings a warm start may change (GPT2_ADJUSTABLE), among them grouped-query
-  attention, whose key/value heads are the means of GPT-2's (mean_pool_kv_heads).
+- OpenAI GPT-2 (gpt2 ... gpt2-xl from the Hugging Face Hub, or a GPT-2 transformers folder that export_hf.py did
+  not write), to warm-start from: it keeps GPT-2's shape but for the settings a warm start may change
+  (GPT2_ADJUSTABLE), among them grouped-query attention, whose key/value heads are the means of GPT-2's
+  (mean_pool_kv_heads).
 - A transformers folder of one of our models (what export_hf.py writes, of any family): it keeps its own shape
   and loads as a training checkpoint's model does.
-- warm_start_overrides: what a warm start from either takes from the run's model config.
+- Any other transformers folder (llama, mistral, ...): refused in one line, before its weights are read.
+warm_start_overrides: what a warm start from either takes from the run's model config.
 
 gptkit never imports model.py: this part gives config fields and state dicts under model.py's names (the
-mapping is gptkit/interop/hf_format.py's), and GPT.from_pretrained builds the model. The invariants the tests check: a
-converted GPT-2 computes GPT-2's logits (and, into GQA, each group's mean heads), a setting a warm start cannot
-honour is refused with its name, and weights are read safely: safetensors, or a pickle only through
-torch.load(weights_only=True), so a crafted file cannot run code.
+mapping is gptkit/interop/hf_format.py's), and GPT.from_pretrained builds the model. The invariants the tests check:
+config.json is read once per load; a converted GPT-2 computes GPT-2's logits (and, into GQA, each group's mean
+heads); a setting a warm start cannot honour is refused with its name; and weights are read safely: safetensors,
+or a pickle only through torch.load(weights_only=True), so a crafted file cannot run code.
 """
 
 import json
 import pickle
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
-from gptkit.data.tokenizer import folder_tokenizer, get_tokenizer
 from gptkit.errors import UserError
-from gptkit.interop.hf_format import METADATA_KEY, from_transformers
+from gptkit.interop.hf_format import ARCHITECTURES, METADATA_KEY, from_transformers
 
 GPT2_NAMES = ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl")
 # The model settings a GPT-2 warm start can change; every other one must equal GPT-2's.
@@ -33,12 +35,56 @@ GPT2_ADJUSTABLE = ("pos_emb", "rope_theta", "vocab_size", "block_size", "dropout
 # to 50304, as the scratch models have).
 WARM_START_SETTINGS = {"pos_emb", "rope_theta", "vocab_size", "block_size", "dropout"}
 
+# What a name or folder holds (PretrainedWeights.kind)
+OPENAI_GPT2 = "openai-gpt2"  # GPT-2's weights, to warm-start from with the overrides GPT-2's shape allows
+EXPORTED = "exported"  # one of our models, written by export_hf.py: its own shape, as a checkpoint's
 
-def warm_start_overrides(init_from, model_config, model_settings):
-    """The model settings a warm start from init_from is given. model_settings are the model keys the user gave
-    (a folder of ours, like a checkpoint, is checked against them alone); GPT-2 also takes WARM_START_SETTINGS
-    from model_config, the run's model config."""
-    if not is_openai_gpt2(init_from):
+
+@dataclass
+class PretrainedWeights:
+    """A GPT-2 name or a transformers folder, read: what GPT.from_pretrained builds a model from."""
+
+    kind: str  # OPENAI_GPT2 or EXPORTED
+    model_config: dict  # GPTConfig fields
+    state_dict: dict  # under model.py's names and layouts
+    tokenizer: str  # the name of the tokenizer the model reads: our block's in an exported folder, else GPT-2's
+
+    def as_checkpoint(self):
+        """The model part of a training checkpoint, for GPT.from_checkpoint."""
+        return {"model": self.state_dict, "model_config": self.model_config}
+
+
+def read_pretrained(name_or_dir):
+    """What name_or_dir is, with its config and weights: a folder's config.json is read once, and a folder of a
+    model type we do not read is refused before its weights are."""
+    if not Path(name_or_dir).is_dir():  # a Hub name: OpenAI GPT-2, through transformers' download
+        fields, state_dict = from_transformers(*gpt2_from_hub(name_or_dir))
+        return PretrainedWeights(OPENAI_GPT2, fields, state_dict, tokenizer="gpt2")
+    content = read_folder_config(name_or_dir)
+    family = content.get("model_type")
+    if family not in ARCHITECTURES:
+        raise UserError(
+            f"{name_or_dir} holds a transformers model of type {family!r}: this repository reads OpenAI GPT-2 and "
+            f"the {', '.join(ARCHITECTURES)} folders export_hf.py writes"
+        )
+    kind = OPENAI_GPT2 if family == "gpt2" and METADATA_KEY not in content else EXPORTED
+    fields, state_dict = from_transformers(content, read_folder_weights(name_or_dir))
+    return PretrainedWeights(kind, fields, state_dict, content.get(METADATA_KEY, {}).get("tokenizer", "gpt2"))
+
+
+def tokenizer_name_of(name_or_dir):
+    """The name of the tokenizer a Hub name's or a folder's model reads, from its config.json alone: what train.py
+    checks the data of a warm start against (the tokenizer itself: folder_tokenizer, gptkit/data/tokenizer.py)."""
+    if not Path(name_or_dir).is_dir():
+        return "gpt2"
+    return read_folder_config(name_or_dir).get(METADATA_KEY, {}).get("tokenizer", "gpt2")
+
+
+def warm_start_overrides(weights, model_config, model_settings):
+    """The model settings a warm start from weights (a PretrainedWeights) is given. model_settings are the model
+    keys the user gave (a folder of ours, like a checkpoint, is checked against them alone); GPT-2 also takes
+    WARM_START_SETTINGS from model_config, the run's model config."""
+    if weights.kind != OPENAI_GPT2:
         return dict(model_settings)
     return {k: getattr(model_config, k) for k in WARM_START_SETTINGS | set(model_settings)}
 
@@ -55,23 +101,6 @@ def read_folder_config(folder):
         return json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise UserError(f"{path} is not valid JSON ({e})") from None
-
-
-def is_openai_gpt2(name_or_dir):
-    """Whether name_or_dir is GPT-2 weights to warm-start from (a Hub name, or a transformers GPT-2 folder that
-    export_hf.py did not write) rather than a folder of one of our models, which loads with its own shape."""
-    if not Path(name_or_dir).is_dir():
-        return True
-    content = read_folder_config(name_or_dir)
-    return content.get("model_type") == "gpt2" and METADATA_KEY not in content
-
-
-def tokenizer_of(name_or_dir):
-    """The tokenizer a model was trained with (gptkit/data/tokenizer.py): the one our block in a folder export_hf.py
-    wrote names, a trained one defined by the folder's tokenizer.json; else GPT-2's."""
-    if not (Path(name_or_dir) / "config.json").is_file():
-        return get_tokenizer("gpt2")
-    return folder_tokenizer(read_folder_config(name_or_dir).get(METADATA_KEY, {}).get("tokenizer", "gpt2"), name_or_dir)
 
 
 # (index of a sharded folder, single file), in order of preference
@@ -118,40 +147,26 @@ def read_weight_file(path):
     return weights
 
 
-def read_exported_folder(folder):
-    """A folder of one of our models as a checkpoint's model part: {"model": state dict, "model_config": GPTConfig
-    fields}, for GPT.from_checkpoint."""
-    fields, state_dict = from_transformers(read_folder_config(folder), read_folder_weights(folder))
-    return {"model": state_dict, "model_config": fields}
-
-
 # ----------------------------------------------------------------------------------------------------------
 # OpenAI GPT-2
 
 
-def read_gpt2(name_or_dir):
-    """(GPTConfig fields, state dict under model.py's names and layouts) of OpenAI GPT-2 weights."""
-    return from_transformers(*gpt2_files(name_or_dir))
-
-
-def gpt2_files(name_or_dir):
-    """(config.json content, tensors) of GPT-2 weights: a local folder read safely, or a Hub download."""
-    if Path(name_or_dir).is_dir():
-        return read_folder_config(name_or_dir), read_folder_weights(name_or_dir)
+def gpt2_from_hub(name):
+    """(config.json content, tensors) of GPT-2 weights downloaded from the Hub (or found in its cache)."""
     try:
         from transformers import GPT2LMHeadModel
     except ImportError:
         raise UserError("loading GPT-2 weights needs the transformers package: pip install transformers") from None
     try:
-        hf_model = GPT2LMHeadModel.from_pretrained(name_or_dir)
+        hf_model = GPT2LMHeadModel.from_pretrained(name)
     except pickle.UnpicklingError:  # a pickle that torch.load(weights_only=True) refuses: it could run code
         raise UserError(
-            f"the folder's weights ({name_or_dir}) are not a safe checkpoint: a pickle that could run code was "
-            "refused; prefer safetensors (model.safetensors, save_pretrained's default)"
+            f"the weights of {name} are not a safe checkpoint: a pickle that could run code was refused; prefer "
+            "safetensors (model.safetensors, save_pretrained's default)"
         ) from None
     except OSError as e:
         raise UserError(
-            f"could not load GPT-2 weights {name_or_dir!r} ({str(e).splitlines()[0]}): give a GPT-2 name "
+            f"could not load GPT-2 weights {name!r} ({str(e).splitlines()[0]}): give a GPT-2 name "
             f"({', '.join(GPT2_NAMES)}) with internet access, or a local folder saved by transformers' "
             "save_pretrained"
         ) from None
@@ -179,7 +194,7 @@ def gpt2_warm_start_config(gpt2_fields, overrides, config_class):
 
 @torch.no_grad()
 def copy_gpt2_weights(gpt2_weights, model):
-    """GPT-2's weights (read_gpt2's state dict) into model, a fresh GPT of a gpt2_warm_start_config."""
+    """GPT-2's weights (the state dict read_pretrained read) into model, a fresh GPT of a gpt2_warm_start_config."""
     config = model.config
     for name, p in model.state_dict().items():
         if name == "lm_head.weight" and config.tie_embeddings:

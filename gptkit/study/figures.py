@@ -1,9 +1,9 @@
 """
 The figures of a study's report, as PNG files beside report.md: loss curves against tokens and against training
 FLOPs, validation bits per byte against wall time (runs of different tokenizers side by side), and, from each
-run's evaluation, loss by position, perplexity against evaluation length and the retrieval
-probe. Each function draws one file from RunFacts (gptkit/study/runs.py) and returns its name, or None when no
-run has what it draws.
+run's evaluation, loss by position, perplexity against evaluation length and the retrieval probe. Each function
+draws one file from RunFacts (gptkit/study/runs.py) and returns its name, or None when no run has what it draws. A
+run's evaluation is evaluate.py's JSON (schema 1); the points each figure draws are read from it here.
 """
 
 from pathlib import Path
@@ -13,6 +13,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 
+from gptkit.evaluation.long_context_report import methods_with, position_bins  # noqa: E402
 from gptkit.study.runs import curve, elapsed_seconds  # noqa: E402
 
 
@@ -86,16 +87,16 @@ def by_block_size(runs):
     return dict(sorted(groups.items()))
 
 
-def per_training_length(runs, folder, name, part, scaling, draw, x_label, y_label, x_base=10):
-    """One file per training length (name_<length>.png) of an evaluation part: draw(axis, points, run) draws
-    a run's points, a line per run; the training length is marked."""
+def per_training_length(runs, folder, name, points, scaling, draw, x_label, y_label, x_base=10):
+    """One file per training length (name_<length>.png): points(evaluation, scaling) are what a run measured
+    ([] where nothing), draw(axis, points, run) draws them, a line per run; the training length is marked."""
     names = []
     for block_size, group in by_block_size(runs).items():
-        if not any(run.evaluation[part].get(scaling) for run in group):
+        if not any(points(run.evaluation, scaling) for run in group):
             continue
         figure, axis = plt.subplots(figsize=(8, 5))
         for run in group:
-            draw(axis, run.evaluation[part].get(scaling, []), run)
+            draw(axis, points(run.evaluation, scaling), run)
         axis.axvline(block_size, color="black", linestyle=":", label=f"training length {block_size}")
         axis.set_xscale("log", base=x_base)
         axis.set_xlabel(x_label)
@@ -118,7 +119,7 @@ def loss_by_position(runs, folder, keys, scaling="none"):
         )
 
     return per_training_length(
-        runs, folder, "loss_by_position", "loss_by_position", scaling, draw, "position in the window (tokens)", "loss"
+        runs, folder, "loss_by_position", position_bins, scaling, draw, "position in the window (tokens)", "loss"
     )
 
 
@@ -127,18 +128,17 @@ def perplexity(runs, folder, keys):
     dashed: sliding window), a panel per RoPE scaling."""
     names = []
     for block_size, group in by_block_size(runs).items():
-        scalings = list(dict.fromkeys(s for run in group for s in run.evaluation["perplexity"]))
+        scalings = list(dict.fromkeys(s for run in group for s in methods_with(run.evaluation, "perplexity")))
         if not scalings:
             continue
         figure, axes = plt.subplots(1, len(scalings), figsize=(4 * len(scalings), 4), squeeze=False, sharey=True)
         for axis, scaling in zip(axes[0], scalings):
             for run in group:
-                points = sorted((int(n), p) for n, p in run.evaluation["perplexity"].get(scaling, {}).items())
-                lengths = [n for n, _ in points]
-                line = axis.plot(
-                    lengths, [p["non_overlapping"] for _, p in points], "o-", markersize=3, label=label(run, keys)
-                )[0]
-                axis.plot(lengths, [p["sliding"] for _, p in points], "--", color=line.get_color())
+                points = sorted(methods_with(run.evaluation, "perplexity").get(scaling, []), key=lambda p: p["length"])
+                lengths = [p["length"] for p in points]
+                non_overlapping = [p["non_overlapping"]["perplexity"] for p in points]
+                line = axis.plot(lengths, non_overlapping, "o-", markersize=3, label=label(run, keys))[0]
+                axis.plot(lengths, [p["sliding"]["perplexity"] for p in points], "--", color=line.get_color())
             axis.axvline(block_size, color="black", linestyle=":")
             axis.set_xscale("log", base=2)
             axis.set_yscale("log")
@@ -149,6 +149,12 @@ def perplexity(runs, folder, keys):
         axes[0][0].legend(fontsize=7)
         names.append(save(figure, folder, f"perplexity_{block_size}.png"))
     return names
+
+
+def probe_points(evaluation, scaling):
+    """The copy probe's points of a method, [] where it has none."""
+    probe = methods_with(evaluation, "probe").get(scaling)
+    return probe["points"] if probe else []
 
 
 def retrieval_probe(runs, folder, keys, scaling="none"):
@@ -163,7 +169,7 @@ def retrieval_probe(runs, folder, keys, scaling="none"):
         runs,
         folder,
         "retrieval_probe",
-        "probe",
+        probe_points,
         scaling,
         draw,
         "distance back to the first copy (tokens)",

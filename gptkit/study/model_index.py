@@ -1,13 +1,13 @@
 """
 The evaluation results of a study's run as Hub model card metadata (`model-index`), written by huggingface_hub's
 own EvalResult so the Hub shows them: the validation loss at the training length, the loss on windows of 2x and
-4x the training length (each RoPE scaling evaluated), and HellaSwag acc_norm where the run logged it.
+4x the training length (each RoPE scaling evaluated), and HellaSwag acc_norm where the run logged it. The
+export (gptkit/interop/checkpoint_export.py) puts them into the card.
 
-The invariant the tests check: each value in the metadata is the run's figure, and the card's front matter
-still parses as YAML with the card writer's keys kept.
+The invariant the tests check: each value in the metadata is the run's figure.
 """
 
-import yaml
+from gptkit.evaluation.long_context_report import methods_with
 
 LOSS_RATIOS = (2, 4)  # the evaluation lengths the card reports, as multiples of the training length
 
@@ -35,11 +35,12 @@ def eval_results(run):
     if run.last("val_loss") is not None:
         loss(run.last("val_loss"), f"validation loss at {run.model['block_size']} tokens")
     block_size = run.model["block_size"]
-    for scaling, by_length in (run.evaluation or {}).get("lengths", {}).items():
+    for scaling, positions in (methods_with(run.evaluation, "positions") if run.evaluation else {}).items():
+        loss_at = {entry["length"]: entry["loss"] for entry in positions}
         for ratio in LOSS_RATIOS:
-            entry = by_length.get(str(ratio * block_size))  # lengths as text, as in evaluate_run's dict
-            if entry is not None:
-                loss(entry["loss"], f"loss at {ratio}x context ({ratio * block_size} tokens, rope_scaling {scaling})")
+            if ratio * block_size in loss_at:
+                name = f"loss at {ratio}x context ({ratio * block_size} tokens, rope_scaling {scaling})"
+                loss(loss_at[ratio * block_size], name)
     if run.hellaswag is not None:
         results.append(
             EvalResult(
@@ -52,16 +53,3 @@ def eval_results(run):
             )
         )
     return results
-
-
-def with_model_index(card, run, repo_id):
-    """The model card text with the run's model-index added to its YAML front matter."""
-    from huggingface_hub import ModelCardData
-
-    _, front, body = card.split("---\n", 2)
-    metadata = yaml.safe_load(front) or {}
-    results = eval_results(run)
-    if not results:
-        return card
-    data = ModelCardData(**metadata, model_name=repo_id, eval_results=results)
-    return f"---\n{data.to_yaml()}\n---\n{body}"

@@ -1,6 +1,7 @@
 """
 A study's report.md: the runs, their figures and the theory beside the measurements, written from RunFacts
-(gptkit/study/runs.py) and each run's evaluation (the dict described in study.py's evaluate_run).
+(gptkit/study/runs.py) and each run's evaluation (evaluate.py's JSON, schema 1, described in its docstring; the
+views of it the tables need are derived here, where they are read).
 
 Generated text is facts and numbers only: every number is a run's (metrics.jsonl, config.json, its evaluation)
 or computed from them by a rule the Methods section states; the discussion is left to the author under its
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from gptkit.data.shards import find_shards, read_header
 from gptkit.errors import UserError
+from gptkit.evaluation.long_context_report import methods_with, passkey_by_length, position_bins
 from gptkit.study import figures, rope_theory
 from gptkit.study.spec import short_text
 
@@ -126,22 +128,17 @@ def val_loss_grid(runs, rows_key, columns_key):
 
 def past_training_length(runs):
     """Mean loss of windows of each evaluation length, per run and RoPE scaling; pass-key accuracy."""
-    evaluated = [run for run in runs if run.evaluation and run.evaluation["lengths"]]
+    evaluated = [run for run in runs if run.evaluation and methods_with(run.evaluation, "positions")]
     if not evaluated:
         return []
-
-    def ratios(run, key):
-        return {
-            int(n) / run.model["block_size"]: value for by in run.evaluation[key].values() for n, value in by.items()
+    losses = {
+        run.name: {
+            scaling: per_ratio(run, {entry["length"]: entry for entry in positions})
+            for scaling, positions in methods_with(run.evaluation, "positions").items()
         }
-
-    columns = sorted({ratio for run in evaluated for ratio in ratios(run, "lengths")})
-    rows = []
-    for run in evaluated:
-        for scaling, by_length in run.evaluation["lengths"].items():
-            by_ratio = {int(n) / run.model["block_size"]: entry for n, entry in by_length.items()}
-            cells = [loss_and_error(by_ratio.get(ratio)) for ratio in columns]
-            rows.append([run.name, scaling] + cells)
+        for run in evaluated
+    }
+    columns, rows = ratio_table(losses, loss_and_error)
     lines = ["## Past the training length", ""]
     lines += [
         "Mean loss per token of windows of each length (a multiple of the run's training length), with its "
@@ -149,17 +146,38 @@ def past_training_length(runs):
         "",
     ]
     lines += table(["run", "rope_scaling"] + [f"loss at {ratio:g}x" for ratio in columns], rows) + [""]
-    with_passkey = [run for run in evaluated if run.evaluation["passkey"]]
-    if with_passkey:
-        columns = sorted({ratio for run in with_passkey for ratio in ratios(run, "passkey")})
-        rows = []
-        for run in with_passkey:
-            for scaling, by_length in run.evaluation["passkey"].items():
-                by_ratio = {int(n) / run.model["block_size"]: accuracy for n, accuracy in by_length.items()}
-                rows.append([run.name, scaling] + [number(by_ratio.get(ratio), ".3f") for ratio in columns])
+    accuracies = {
+        run.name: {
+            scaling: per_ratio(run, passkey_by_length(passkey))
+            for scaling, passkey in methods_with(run.evaluation, "passkey").items()
+        }
+        for run in evaluated
+    }
+    accuracies = {name: by_scaling for name, by_scaling in accuracies.items() if by_scaling}
+    if accuracies:
+        columns, rows = ratio_table(accuracies, lambda accuracy: number(accuracy, ".3f"))
         lines += ["Pass-key accuracy (greedy, mean over depths):", ""]
         lines += table(["run", "rope_scaling"] + [f"at {ratio:g}x" for ratio in columns], rows) + [""]
     return lines
+
+
+def per_ratio(run, by_length):
+    """{length / the run's training length: value} of {length: value}."""
+    return {length / run.model["block_size"]: value for length, value in by_length.items()}
+
+
+def ratio_table(values, cell):
+    """(columns, rows) of {run: {scaling: {ratio: value}}}: a row per run and scaling, a column per ratio, cell(value)
+    in each (cell(None) where a row has no value)."""
+    columns = sorted(
+        {ratio for by_scaling in values.values() for by_ratio in by_scaling.values() for ratio in by_ratio}
+    )
+    rows = [
+        [name, scaling] + [cell(by_ratio.get(ratio)) for ratio in columns]
+        for name, by_scaling in values.items()
+        for scaling, by_ratio in by_scaling.items()
+    ]
+    return columns, rows
 
 
 def loss_and_error(entry):
@@ -214,9 +232,7 @@ def theory_section(runs):
             run.model["rope_theta"],
         )
         limit = rope_theory.extrapolation_limit(theta, head, length)
-        onset = None
-        if run.evaluation:
-            onset = loss_onset(run.evaluation["loss_by_position"].get("none", []), length)
+        onset = loss_onset(position_bins(run.evaluation, "none"), length) if run.evaluation else None
         measured = "—" if not run.evaluation else ("not within the evaluated lengths" if onset is None else onset)
         rows.append(
             [
@@ -275,8 +291,8 @@ def methods_section(study, runs, evaluation_settings):
             {
                 entry["windows"]
                 for run in evaluated
-                for by in run.evaluation["lengths"].values()
-                for entry in by.values()
+                for positions in methods_with(run.evaluation, "positions").values()
+                for entry in positions
             }
         )
         settings = ", ".join(f"{k}={v}" for k, v in evaluation_settings.items())

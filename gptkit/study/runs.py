@@ -5,9 +5,11 @@ cached result of its evaluation.
 A run that was interrupted and resumed has appended to its metrics.jsonl: the steps it logged after its last
 checkpoint appear twice, and the later record (the resumed run's) is the one kept. The wall time of a run is
 the sum of its logged step times (evaluations and checkpoints included; start-up and the time lost to
-interruptions not). An evaluation is cached in the run's folder with the checkpoint step and the settings it
-was made with, and is reused only while both are the same. This is the study's one part that knows where a run's
-checkpoint lives and in which format (checkpoint_step, checkpoint_file).
+interruptions not). An evaluation (evaluate.py's JSON as it wrote it) is cached in the run's folder with the
+checkpoint step and the settings it was made with, and is reused only while both are the same and its schema is
+the one evaluate.py writes now: a cache in another layout (before issue 26 the study cached a reshaped dict,
+without a schema) is a miss, evaluated again and overwritten. This is the study's one part that knows where a
+run's checkpoint lives and in which format (checkpoint_step, checkpoint_file).
 
 The invariant the tests check: the figures equal those of the metrics.jsonl records of the final trajectory,
 and a cached evaluation is returned again without evaluating.
@@ -20,6 +22,8 @@ from pathlib import Path
 
 from gptkit.checkpointing.checkpoint import load_checkpoint
 from gptkit.checkpointing.sharded_checkpoint import consolidate, read_training_state, sharded_checkpoint_path
+from gptkit.checkpointing.training_checkpoint import checkpoint_file_in
+from gptkit.evaluation.long_context_report import SCHEMA
 from gptkit.training.metrics import read_metrics
 
 HELLASWAG_EXAMPLES = 10042  # the validation split
@@ -31,7 +35,7 @@ def checkpoint_step(out_dir, parallelism):
     if parallelism == "fsdp":
         sharded = sharded_checkpoint_path(out_dir)
         return None if sharded is None else read_training_state(sharded)["step"]
-    path = Path(out_dir) / "ckpt.pt"
+    path = checkpoint_file_in(out_dir)
     if not path.is_file():
         return None
     return load_checkpoint(path, mmap=True).get("step")
@@ -41,7 +45,7 @@ def checkpoint_file(run):
     """The weights of a run (RunFacts) as one ckpt.pt file: an FSDP run's sharded checkpoint is consolidated
     beside it first (once per checkpoint step)."""
     if run.train.get("parallelism") != "fsdp":
-        return Path(run.out_dir) / "ckpt.pt"
+        return checkpoint_file_in(run.out_dir)
     consolidated = Path(run.out_dir) / "consolidated.pt"
     if not consolidated.is_file() or load_checkpoint(consolidated, mmap=True).get("step") != run.step:
         consolidate(sharded_checkpoint_path(run.out_dir), consolidated)
@@ -96,9 +100,9 @@ class RunFacts:
     config: dict = field(default_factory=dict)  # config.json: "model", "train", "derived"
     records: list = field(default_factory=list)
     flops_per_token: float | None = None
-    evaluation: dict | None = None
+    evaluation: dict | None = None  # evaluate.py's JSON (schema 1)
     hub_url: str | None = None
-    steps_to_reach: float | None = None  # of the study's reach target (study.py)
+    steps_to_reach: float | None = None  # of the study's reach target (gptkit/study/reach.py)
 
     @property
     def finished(self):
@@ -193,7 +197,7 @@ def cached_evaluation(out_dir, name, step, settings):
         return None
     cached = json.loads(path.read_text())
     same = cached.get("step") == step and cached.get("settings") == json.loads(json.dumps(settings))
-    return cached["result"] if same else None
+    return cached["result"] if same and cached["result"].get("schema") == SCHEMA else None
 
 
 def cache_evaluation(out_dir, name, step, settings, result):

@@ -2,7 +2,8 @@
 Where the figures of a run go: one JSON object per line in metrics.jsonl, and wandb when it is enabled; and
 model FLOPs utilisation (MFU) against the device's datasheet peak.
 
-metrics.jsonl is what plot.py reads; wandb's offline mode keeps its run files locally for a later `wandb sync`.
+metrics.jsonl is what plot.py and study.py read (read_metrics, and steps_to_reach on its validation curve); wandb's
+offline mode keeps its run files locally for a later `wandb sync`.
 """
 
 import json
@@ -39,6 +40,20 @@ def read_metrics(path):
     """The records of a metrics.jsonl file, as dicts."""
     with open(path) as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+def steps_to_reach(curve, target):
+    """The first step at which the validation loss reaches target, interpolated linearly between evaluations
+    (from the evaluation before, or from step 0 when the first one reaches it); None if it never does."""
+    previous = None
+    for step, loss in curve:
+        if loss <= target:
+            if previous is None:
+                return step
+            step_0, loss_0 = previous
+            return step_0 + (loss_0 - target) / (loss_0 - loss) * (step - step_0)
+        previous = (step, loss)
+    return None
 
 
 class TrainingReport:

@@ -4,7 +4,8 @@ process) or from the memory plan (FSDP: a trial step of a sharded model runs col
 error on one GPU would leave the others waiting in them).
 
 The candidates are the divisors of each process' share of total_batch_tokens, so the batch in tokens stays what
-the config says and gradient accumulation makes up the difference.
+the config says and gradient accumulation makes up the difference. gradient_accumulation_steps is the one place
+that says whether a batch splits: train.py, the auto search and study.py's check before any run all ask it.
 """
 
 import torch
@@ -13,6 +14,18 @@ from gptkit.errors import UserError
 from gptkit.training.memory_plan import MEMORY_HEADROOM, plan_memory
 
 CPU_MICRO_BATCH = 12  # off CUDA there is no memory to fill: the largest divisor up to this
+
+
+def gradient_accumulation_steps(cfg, micro_batch_size, block_size, world_size):
+    """Micro-steps per optimizer step, so that each step trains on cfg.total_batch_tokens; a batch that does not
+    split into whole micro-batches on every process is refused in one line."""
+    tokens_per_micro_step = micro_batch_size * block_size * world_size
+    if cfg.total_batch_tokens % tokens_per_micro_step:
+        raise UserError(
+            f"total_batch_tokens {cfg.total_batch_tokens} is not a multiple of micro_batch_size * block_size * "
+            f"processes = {micro_batch_size} * {block_size} * {world_size} = {tokens_per_micro_step}"
+        )
+    return cfg.total_batch_tokens // tokens_per_micro_step
 
 
 def random_batch(batch_size, block_size, vocab_size, device):
@@ -59,10 +72,8 @@ def planned_micro_batch_size(model, cfg, run, candidates):
 def find_micro_batch_size(model, cfg, run):
     """The largest micro-batch that fits the GPU and divides each process' share of total_batch_tokens, so the
     total batch is kept by adjusting gradient accumulation. Off CUDA: the largest such divisor up to 12."""
-    sequences = cfg.total_batch_tokens // (model.config.block_size * run.world_size)
+    sequences = gradient_accumulation_steps(cfg, 1, model.config.block_size, run.world_size)  # each process' share
     candidates = [b for b in range(1, sequences + 1) if sequences % b == 0]
-    if not candidates or cfg.total_batch_tokens % (model.config.block_size * run.world_size):
-        raise UserError(f"total_batch_tokens {cfg.total_batch_tokens} is not a multiple of block_size * processes")
     if run.device_type != "cuda":
         chosen = max(b for b in candidates if b <= CPU_MICRO_BATCH)
     elif cfg.parallelism == "fsdp" and run.world_size > 1:

@@ -2,14 +2,16 @@
 writes, of either kind, restore takes up whole into other parts; and which checkpoint a run takes up, the other kind
 refused."""
 
+import ast
 import os
 
 import pytest
 import torch
 
+from conftest import ROOT
 from gptkit.checkpointing.checkpoint import save_checkpoint
 from gptkit.checkpointing.sharded_checkpoint import consolidate
-from gptkit.checkpointing.training_checkpoint import TrainingCheckpoint, TrainingParts
+from gptkit.checkpointing.training_checkpoint import FILE, TrainingCheckpoint, TrainingParts
 from gptkit.config import TrainConfig
 from gptkit.data.dataloader import ShardedBatches
 from gptkit.data.shards import find_shards
@@ -72,3 +74,14 @@ def test_which_checkpoint_a_run_resumes(data_dir, tmp_path):
     save_checkpoint(tmp_path / "ckpt.pt", {"model": {}, "model_config": {}, "optimizer": {}})
     with pytest.raises(UserError, match="resume with --parallelism=ddp"):
         run_checkpoint(tmp_path, "fsdp").find()
+
+
+def test_the_checkpoint_files_name_is_spelled_in_one_place():
+    """Every command and part finds a run's ckpt.pt through checkpoint_file_in: no other code spells the name."""
+    spelled = [
+        path.relative_to(ROOT).as_posix()
+        for path in [*ROOT.glob("*.py"), *(ROOT / "gptkit").rglob("*.py")]
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Constant) and node.value == FILE
+    ]
+    assert spelled == ["gptkit/checkpointing/training_checkpoint.py"]

@@ -6,7 +6,7 @@ from conftest import hellaswag_examples, small_gpt2
 from gptkit.data.tokenizer import get_tokenizer
 from gptkit.distributed import Run
 from gptkit.errors import UserError
-from gptkit.evaluation.hellaswag import evaluate_hellaswag, hellaswag_file, render_example
+from gptkit.evaluation.hellaswag import check_gpt2_tokens, evaluate_hellaswag, hellaswag_file, render_example
 
 
 def plain_choice(model, tokenizer, example):
@@ -70,3 +70,13 @@ def test_download_failure_names_the_data_option(tmp_path):
     with pytest.raises(UserError, match="--data"):
         hellaswag_file(cache_file=tmp_path / "hellaswag_val.jsonl", url="http://127.0.0.1:9/hellaswag_val.jsonl")
     assert not (tmp_path / "hellaswag_val.jsonl").exists()
+
+
+def test_only_gpt2_tokens_are_scored_and_a_refusal_says_whose_tokens_and_what_to_do():
+    check_gpt2_tokens("gpt2", "out/a/ckpt.pt")
+    with pytest.raises(UserError) as error:
+        check_gpt2_tokens("bytes", "data/docs", "set hellaswag_interval=0")
+    expected = "HellaSwag needs GPT-2 tokens, but data/docs holds 'bytes' tokens: set hellaswag_interval=0"
+    assert str(error.value) == expected
+    with pytest.raises(UserError, match=r"^HellaSwag needs GPT-2 tokens, but hf/x holds 'bytes' tokens$"):
+        check_gpt2_tokens("bytes", "hf/x")

@@ -17,6 +17,7 @@ import torch
 from conftest import tiny_bpe
 from gptkit.data.tokenizer import get_tokenizer
 from gptkit.errors import UserError
+from gptkit.interop import gguf_export
 from gptkit.interop.gguf_export import check_gguf_export, write_gguf
 from model import GPT, GPTConfig
 
@@ -253,6 +254,13 @@ def test_what_gguf_cannot_hold_is_refused_saying_why_and_what_works(tmp_path):
     (tmp_path / "file").write_text("")
     assert "is not a writable folder" in refusal(rope, path=tmp_path / "file" / "model.gguf")
     assert [p.name for p in tmp_path.iterdir()] == ["file"]  # nothing written
+
+
+def test_without_the_gguf_package_the_gguf_is_refused_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(gguf_export, "gguf", None)  # what the module's guarded import leaves when it fails
+    with pytest.raises(UserError, match=r"^--gguf needs the gguf package \(llama.cpp's writer\): pip install gguf$"):
+        write(random_model(block_size=64), tmp_path / "model.gguf")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch):

@@ -11,7 +11,7 @@ import torch
 
 from gptkit.errors import UserError
 from gptkit.interop.hf_format import family_of, from_transformers, write_folder
-from gptkit.interop.pretrained import is_openai_gpt2, read_folder_config, read_folder_weights
+from gptkit.interop.pretrained import EXPORTED, read_folder_config, read_folder_weights, read_pretrained
 from gptkit.model_parts.rope import rope_tables
 from model import GPT, GPTConfig, KVCache, apply_rope
 
@@ -93,12 +93,12 @@ def test_custom_code_generates_a_left_padded_batch_as_each_prompt_alone(tmp_path
 def test_folder_reads_back_to_the_same_config_and_weights(tmp_path, pos_emb, n_kv_head, n_expert, tie, bias):
     ours = random_model(pos_emb, n_kv_head, n_expert, tie, bias)
     export(ours, tmp_path)
-    fields, state_dict = from_transformers(read_folder_config(tmp_path), read_folder_weights(tmp_path))
-    assert GPTConfig(**fields) == ours.config
+    weights = read_pretrained(tmp_path)
+    assert weights.kind == EXPORTED  # ours: loads with its own shape, not as a GPT-2 warm start
+    assert GPTConfig(**weights.model_config) == ours.config
     expected = ours.state_dict()
-    assert state_dict.keys() == expected.keys()
-    assert all(torch.equal(state_dict[name], expected[name]) for name in expected)
-    assert not is_openai_gpt2(tmp_path)  # ours: loads with its own shape, not as a GPT-2 warm start
+    assert weights.state_dict.keys() == expected.keys()
+    assert all(torch.equal(weights.state_dict[name], expected[name]) for name in expected)
 
 
 def test_bias_free_model_exports_zero_biases_to_architectures_that_have_them(tmp_path):

@@ -1,10 +1,14 @@
-"""gptkit/interop/model_card.py: the card's figures are the run's own (checkpoint, metrics.jsonl, config.json)."""
+"""gptkit/interop/model_card.py: the card's figures are the run's own (checkpoint, metrics.jsonl, config.json), and
+evaluation results given join its metadata as model-index with the card's other metadata and text kept."""
 
 import json
 from dataclasses import asdict
 
+import yaml
+from huggingface_hub import EvalResult
+
 from gptkit.config import TrainConfig
-from gptkit.interop.model_card import model_card, run_summary, training_command
+from gptkit.interop.model_card import model_card, run_summary, training_command, with_eval_results
 from model import GPTConfig
 
 MODEL = asdict(GPTConfig(n_layer=2, n_head=4, n_kv_head=2, n_embd=32, pos_emb="rope", n_expert=4))
@@ -64,3 +68,25 @@ def test_card_carries_metadata_figures_and_how_to_load(tmp_path):
     no_run = run_summary(tmp_path / "elsewhere" / "ckpt.pt", {})
     card = model_card("gpt2", {**MODEL, "n_expert": 0}, "bytes", parameters, no_run, "python train.py", "x")
     assert "final validation loss: not logged" in card and "trust_remote_code" not in card
+
+
+def test_eval_results_join_the_front_matter_and_the_card_stays():
+    card = "---\nlicense: mit\ntags:\n- gpt-from-scratch\n- starcoder2\n---\n\n# A model\n\nIts text.\n"
+    assert with_eval_results(card, [], "someone/tiny") == card
+    result = EvalResult(
+        task_type="text-generation",
+        dataset_type="python_stdlib",
+        dataset_name="python_stdlib (validation split)",
+        dataset_split="validation",
+        metric_type="loss",
+        metric_name="validation loss at 64 tokens",
+        metric_value=4.1235,
+    )
+    _, front, body = with_eval_results(card, [result], "someone/tiny").split("---\n", 2)
+    metadata = yaml.safe_load(front)
+    assert body == card.split("---\n", 2)[2]
+    assert metadata["license"] == "mit" and metadata["tags"] == ["gpt-from-scratch", "starcoder2"]
+    (entry,) = metadata["model-index"]
+    assert entry["name"] == "someone/tiny"
+    assert entry["results"][0]["metrics"] == [{"type": "loss", "value": 4.1235, "name": "validation loss at 64 tokens"}]
+    assert entry["results"][0]["dataset"]["split"] == "validation"

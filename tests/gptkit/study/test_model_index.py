@@ -1,9 +1,11 @@
 """A run's model-index: each value is the run's own figure (the last validation loss, the loss at 2x and 4x the
-training length for each scaling evaluated, HellaSwag acc_norm), and the card's other metadata and text stay."""
+training length for each scaling evaluated in evaluate.py's JSON, HellaSwag acc_norm). How the card keeps its
+other metadata and text: tests/gptkit/interop/test_model_card.py."""
 
 import yaml
 
-from gptkit.study.model_index import with_model_index
+from gptkit.interop.model_card import with_eval_results
+from gptkit.study.model_index import eval_results
 from gptkit.study.runs import RunFacts
 
 CARD = "---\nlicense: mit\ntags:\n- gpt-from-scratch\n- starcoder2\n---\n\n# A model\n\nIts text.\n"
@@ -27,15 +29,26 @@ def metrics(card):
     return {(m["type"], m.get("name")): m["value"] for result in entry["results"] for m in result["metrics"]}
 
 
-def test_the_metadata_holds_the_runs_figures_and_keeps_the_card():
-    lengths = {
-        scaling: {"64": {"loss": 4.1 + i}, "128": {"loss": 4.5 + i}, "256": {"loss": 5.25 + i}, "512": {"loss": 9.0}}
-        for i, scaling in enumerate(("none", "yarn"))
+def evaluation(losses):
+    """evaluate.py's JSON (schema 1) with the losses {method: {length: loss}}; a method given {} measured no
+    positions."""
+
+    def method(name, by_length):
+        positions = [{"length": n, "windows": 2, "loss": loss, "se": 0.1, "bins": []} for n, loss in by_length.items()]
+        return {"name": name, "positions": positions or None, "perplexity": None, "probe": None, "passkey": None}
+
+    methods = {name: method(name, by_length) for name, by_length in losses.items()}
+    return {"schema": 1, "lengths": [64, 128, 256, 512], "methods": methods}
+
+
+def test_the_metadata_holds_the_runs_figures():
+    losses = {
+        scaling: {64: 4.1 + i, 128: 4.5 + i, 256: 5.25 + i, 512: 9.0} for i, scaling in enumerate(("none", "yarn"))
     }
-    card = with_model_index(CARD, run_facts({"lengths": lengths}, hellaswag=0.2961), "someone/s-ctx64")
-    front, body = metadata(card)
-    assert body == metadata(CARD)[1] and front["license"] == "mit" and front["tags"] == metadata(CARD)[0]["tags"]
-    assert front["model-index"][0]["name"] == "someone/s-ctx64"
+    losses["linear"] = {}  # measured no positions: no loss figure
+    facts = run_facts(evaluation(losses), hellaswag=0.2961)
+    card = with_eval_results(CARD, eval_results(facts), "someone/s-ctx64")
+    assert metadata(card)[0]["model-index"][0]["name"] == "someone/s-ctx64"
     assert metrics(card) == {
         ("loss", "validation loss at 64 tokens"): 4.1235,
         ("loss", "loss at 2x context (128 tokens, rope_scaling none)"): 4.5,
@@ -46,7 +59,7 @@ def test_the_metadata_holds_the_runs_figures_and_keeps_the_card():
     }
 
 
-def test_a_run_without_figures_keeps_the_card_as_it_was():
+def test_a_run_without_figures_has_no_results():
     facts = run_facts()
     facts.records = []
-    assert with_model_index(CARD, facts, "someone/s-ctx64") == CARD
+    assert eval_results(facts) == []

@@ -1,5 +1,5 @@
 """A run folder's figures: the records of the final trajectory after a resume, its wall time, its checkpoint
-step read without loading the weights, and the evaluation cache keyed by checkpoint step and settings."""
+step read without loading the weights, and the evaluation cache keyed by checkpoint step, settings and schema."""
 
 import json
 
@@ -61,9 +61,20 @@ def test_the_checkpoint_step_is_read_without_loading_the_weights(tmp_path):
 
 def test_an_evaluation_is_cached_by_checkpoint_step_and_settings(tmp_path):
     settings = {"windows": 4, "rope_scaling": ["none", "yarn"]}
+    result = {"schema": 1, "lengths": [64], "methods": {}}
     assert cached_evaluation(tmp_path, "long", 10, settings) is None
-    cache_evaluation(tmp_path, "long", 10, settings, {"lengths": {"64": 1.5}})
-    assert cached_evaluation(tmp_path, "long", 10, settings) == {"lengths": {"64": 1.5}}
+    cache_evaluation(tmp_path, "long", 10, settings, result)
+    assert cached_evaluation(tmp_path, "long", 10, settings) == result
     assert cached_evaluation(tmp_path, "long", 20, settings) is None  # a newer checkpoint
     assert cached_evaluation(tmp_path, "long", 10, {**settings, "windows": 8}) is None  # other settings
     assert cached_evaluation(tmp_path, "other", 10, settings) is None
+
+
+def test_a_cache_in_the_studys_old_layout_is_a_miss(tmp_path):
+    """Before issue 26 the study cached evaluate.py's result reshaped (no schema key): evaluated again."""
+    settings = {"windows": 4}
+    old = {"data": {}, "lengths": {"none": {"64": {"loss": 1.5, "se": 0.1, "windows": 4}}}, "loss_by_position": {}}
+    cache_evaluation(tmp_path, "evaluation", 10, settings, old)
+    assert cached_evaluation(tmp_path, "evaluation", 10, settings) is None
+    cache_evaluation(tmp_path, "evaluation", 10, settings, {**old, "schema": 2})  # a layout this study cannot read
+    assert cached_evaluation(tmp_path, "evaluation", 10, settings) is None

@@ -20,7 +20,7 @@ def small(**toggles):
 def saved_for_backward_bytes(model, tokens):
     """Bytes of the tensors autograd keeps from one forward pass (weights excluded), with the loss computed from
     the whole batch's logits (cross_entropy="full", what the plan counts; "chunked" keeps less)."""
-    model.cross_entropy = "full"
+    model.use_cross_entropy("full")
     weights = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
     storages = {}
 

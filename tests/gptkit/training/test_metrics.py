@@ -2,7 +2,7 @@ import pytest
 
 from gptkit.config import TrainConfig
 from gptkit.distributed import Run
-from gptkit.training.metrics import MetricsLog, TrainingReport, estimate_mfu, read_metrics
+from gptkit.training.metrics import MetricsLog, TrainingReport, estimate_mfu, read_metrics, steps_to_reach
 
 
 def test_mfu_uses_the_device_peak():
@@ -37,3 +37,11 @@ def test_report_writes_the_steps_figures_on_the_master_only(tmp_path, capsys):
     other = TrainConfig(out_dir=str(tmp_path / "rank1"))
     TrainingReport(Run(rank=1, world_size=2), other, {}, 6.0).training_step(2, loss=3.5, lr=1e-3, grad_norm=0.5)
     assert not (tmp_path / "rank1").exists()
+
+
+def test_steps_to_reach_interpolates_between_evaluations():
+    curve = [(10, 4.0), (20, 3.0), (30, 2.5)]
+    assert steps_to_reach(curve, 3.0) == 20
+    assert steps_to_reach(curve, 2.75) == 25  # halfway from 3.0 at step 20 to 2.5 at step 30
+    assert steps_to_reach(curve, 5.0) == 10
+    assert steps_to_reach(curve, 2.0) is None
