@@ -56,6 +56,7 @@ def test_a_tokenizer_trained_on_the_streams_first_characters_makes_the_shards(tm
     documents = make_documents(200)
     source = write_inputs(tmp_path, documents)[0]
     flags = ("--tokenizer", "bpe", "--vocab_size", "300", "--tokenizer_chars", "2000", "--workers", "2")
+    flags += ("--shard_size", "5000", "--val_tokens", "1000")
     result = run_script("prepare_fineweb.py", "--dataset", source, "--out", "out", *flags, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     tokenizer = load_tokenizer_file(tmp_path / "out" / "tokenizer.json")
