@@ -1,7 +1,7 @@
 """
 Loss curves of one or more runs, from their metrics.jsonl, to a PNG: train and validation loss (nats per token)
 against steps (left) and against tokens seen (middle), and, when the runs logged it, validation bits per byte
-against steps (right): the figure to compare runs of different tokenizers by (docs/tokenizers.md).
+against steps (right): the figure to compare runs of different tokenizers by (docs/data.md).
 
     python plot.py out/demo                          # -> out/demo/loss.png
     python plot.py out/gpt2_gqa out/moe -o compare.png --smooth 20

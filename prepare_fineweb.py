@@ -9,7 +9,7 @@ validation split.
     python prepare_fineweb.py --tokenizer bpe --vocab_size 32768 --tokenizer_chars 2_000_000_000 --out data/fw32k
 
 Re-running continues after the last finished shard. --tokenizer bpe trains a tokenizer on the first characters
-of the dataset first, kept beside the shards (docs/tokenizers.md).
+of the dataset first, kept beside the shards (docs/data.md).
 """
 
 import sys

@@ -7,7 +7,7 @@ Any local text into token shards: each file is a document; the first 10% of the 
     python prepare_text.py more.txt --tokenizer data/biblia_bpe8k/tokenizer.json --out data/more  # reuse it
     python prepare_text.py --embedded                                    # the offline demo corpus
 
-The embedded corpus is described in gptkit/data/corpus.py, the tokenizers in docs/tokenizers.md.
+The embedded corpus is described in gptkit/data/corpus.py, the tokenizers in docs/data.md.
 """
 
 import sys

@@ -31,7 +31,7 @@ from gptkit.errors import run_main
 from gptkit.evaluation.bits_per_byte import bits_per_byte, text_loss_and_bytes, token_byte_counts
 from gptkit.evaluation.hellaswag import check_gpt2_tokens, evaluate_hellaswag, hellaswag_file, read_examples
 from gptkit.evaluation.sampling import sample
-from gptkit.interop.pretrained import read_pretrained, tokenizer_name_of, warm_start_overrides
+from gptkit.interop.pretrained import read_pretrained, recorded_tokenizer, warm_start_overrides
 from gptkit.model_parts.fp8 import check_fp8, convert_to_fp8
 from gptkit.model_parts.losses import check_cross_entropy
 from gptkit.training.metrics import TrainingReport
@@ -56,12 +56,13 @@ def build_model(model_config, model_settings, cfg, checkpoint):
 
 
 def trained_tokenizer_name(cfg, checkpoint):
-    """The tokenizer the model already reads: its checkpoint's or its warm start's; None for a fresh model."""
+    """The tokenizer the model already reads: its checkpoint's or its exported folder's; None for a fresh model
+    or OpenAI GPT-2."""
     if checkpoint is not None:
         return checkpoint.get("tokenizer", "gpt2")
     if cfg.init_from in ("scratch", "auto"):
         return None
-    return tokenizer_name_of(cfg.init_from)
+    return recorded_tokenizer(cfg.init_from)
 
 
 def training_data(cfg, run, micro_batch_size, model_config):

@@ -72,12 +72,13 @@ def read_pretrained(name_or_dir):
     return PretrainedWeights(kind, fields, state_dict, content.get(METADATA_KEY, {}).get("tokenizer", "gpt2"))
 
 
-def tokenizer_name_of(name_or_dir):
-    """The name of the tokenizer a Hub name's or a folder's model reads, from its config.json alone: what train.py
-    checks the data of a warm start against (the tokenizer itself: folder_tokenizer, gptkit/data/tokenizer.py)."""
+def recorded_tokenizer(name_or_dir):
+    """The name of the tokenizer an exported folder's model reads, from our block in its config.json alone (what
+    train.py checks a warm start's data against); None for OpenAI GPT-2, which records none (its vocabulary is
+    checked against the shards' tokenizer as any model's is)."""
     if not Path(name_or_dir).is_dir():
-        return "gpt2"
-    return read_folder_config(name_or_dir).get(METADATA_KEY, {}).get("tokenizer", "gpt2")
+        return None
+    return read_folder_config(name_or_dir).get(METADATA_KEY, {}).get("tokenizer")
 
 
 def warm_start_overrides(weights, model_config, model_settings):
