@@ -9,7 +9,7 @@ token's rank for tiktoken, and tokenizer.json's merges are derived from those ra
 converts tiktoken encodings (GPT-2's export goes the same way), so both libraries encode alike.
 
 The split pattern is GPT-4's (cl100k), as Llama 3 spells it, not GPT-2's. On Python's standard library it gives
-3% more bytes per token than GPT-2's pattern at 8192 tokens, on Spanish text 2% (docs/tokenizers.md): a
+3% more bytes per token than GPT-2's pattern at 8192 tokens, on Spanish text 2% (docs/data.md): a
 punctuation character joins the word after it (`.append`, `_name`), runs of digits split every 3 digits,
 newlines group with the whitespace before them, and contractions ignore case. llama.cpp knows this exact
 pattern as the pre-tokenizer "llama-bpe", so a GGUF export tokenizes as we do.
