@@ -38,6 +38,18 @@ VARIANTS = {
     "dense": {"n_expert": 0},
     "moe_top1": {"n_expert": 8, "n_expert_active": 1},
     "moe": {"n_expert": 8, "n_expert_active": 2},
+    # the block toggles of issue 28 at GPT-2's values (docs/block.md), beside a config that turns them on
+    "gpt2_block": {
+        "norm": "layernorm",
+        "norm_weights": True,
+        "qk_norm": False,
+        "mlp_activation": "gelu",
+        "mlp_width": None,
+        "logit_softcap": 0.0,
+        "embedding_norm": False,
+        "residual_scalars": False,
+        "value_embeddings": False,
+    },
 }
 
 

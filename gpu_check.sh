@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Everything GPU-only in one run of at most 9 minutes, for a session that has a GPU: bench.py (bf16 +
-# torch.compile, random tokens) for GPT-2 124M, RoPE + GQA 113M, its MoE variants (8 experts, top-1 and top-2) at
+# torch.compile, random tokens) for GPT-2 124M, the new block beside the GPT-2 block at 124M's shape (configs/
+# speedrun.py at depth 12, Muon: issue 28), RoPE + GQA 113M, its MoE variants (8 experts, top-1 and top-2) at
 # micro-batch 64, and the 2.3B model at micro-batch 8 in bf16 and with fp8 = True, then the CUDA tests; last, one
-# table against the H200 baseline of 2026-11-28 (LOGBOOK.md) and the speed targets of issue 14.
+# table against the H200 baseline of 2026-11-28 (LOGBOOK.md), the speed targets of issue 14 and the two blocks.
 # Each part is capped by `timeout`, and by the time left of the 9 minutes, so the run always ends in time; a
 # part cut short shows as "-" in the table (run it again alone: bash gpu_check.sh OUT PART ...).
 # Wheels of packages the machine lacks (torchao, liger-kernel: make gpu-wheels) are installed from .whl/.
-# Usage: bash gpu_check.sh [--cpu] [results folder] [part ...]   parts: gpt2 moe gqa moe_top1 2b 2b_fp8 tests
+# Usage: bash gpu_check.sh [--cpu] [results folder] [part ...]   parts: gpt2 block moe gqa moe_top1 2b 2b_fp8 tests
 #   --cpu: the same parts with a tiny model on the CPU and no compile, to check this script without a GPU.
 # Results (logs, JSON, the table) go to the folder given, else $OUT, else gpu_check/.
 set -uo pipefail
@@ -14,7 +15,7 @@ cpu=false
 if [[ ${1:-} == --cpu ]]; then cpu=true; shift; fi
 results=${1:-${OUT:-gpu_check}}
 shift $(($# > 0 ? 1 : 0))
-parts=${*:-gpt2 moe gqa moe_top1 2b 2b_fp8 tests}  # the timings the targets need first, the tests with the time left
+parts=${*:-gpt2 block moe gqa moe_top1 2b 2b_fp8 tests}  # the timings the targets need first, the tests last
 mkdir -p "$results"
 export PYTHONUNBUFFERED=1
 budget_s=${GPU_CHECK_BUDGET_S:-530}  # 9 minutes less a margin for the table
@@ -54,6 +55,7 @@ for part in $parts; do
     tests) capped 150 python3 -m pytest tests/test_cuda.py tests/test_cuda_speed.py tests/test_train_muon.py -k "cuda or gpu" -q -p no:cacheprovider 2>&1 \
       | tee "$results/cuda_tests.log" ;;
     gpt2) bench gpt2 75 configs/gpt2_l4.py --micro_batch_size=64 ;;
+    block) bench block 120 configs/speedrun.py --depth=12 --micro_batch_size=64 --variants=gpt2_block,config ;;
     gqa) bench gqa 70 configs/gpt2_gqa.py --micro_batch_size=64 ;;
     moe_top1) bench moe_top1 70 configs/gpt2_gqa.py --micro_batch_size=64 --variants=moe_top1 ;;
     moe) bench moe 75 configs/gpt2_gqa.py --micro_batch_size=64 --variants=moe ;;
@@ -120,4 +122,18 @@ target("GPT-2 124M peak memory at batch 64 <= 32 GB", get("gpt2", "peak_memory_g
 target("MoE top-1 step / dense step <= 1.25", ratio(get("moe_top1", "step_ms"), get("gqa", "step_ms")), 1.25, False)
 target("MoE top-2 TFLOP/s / dense TFLOP/s >= 0.80", ratio(get("moe", "tflops"), get("gqa", "tflops")), 0.80)
 target("2.3B fp8 tokens/s / bf16 tokens/s >= 1.25", ratio(get("2b_fp8", "tokens_per_s"), get("2b", "tokens_per_s")), 1.25)
+
+# issue 28: the new block beside the GPT-2 block, the same shape (depth 12: 12 x 768, 6 heads), Muon; no baseline yet
+path = results / "bench_block.json"
+blocks = {r["variant"]: r for r in json.loads(path.read_text())} if path.exists() else {}
+print(f"\n{'blocks at depth 12, batch 64':<30} {'ms/step':>8} {'tokens/s':>10} {'MFU %':>6} {'peak GB':>8}")
+for variant, label in (("gpt2_block", "GPT-2 block"), ("config", "new block (speedrun.py)")):
+    r = blocks.get(variant, {})
+    mfu = None if r.get("mfu") is None else 100 * r["mfu"]
+    print(
+        f"{label:<30} {number(r.get('step_ms'), 8)} {number(r.get('tokens_per_s'), 10, ',.0f')} "
+        f"{number(mfu, 6)} {number(r.get('peak_memory_gb'), 8)}"
+    )
+speed = ratio(blocks.get("config", {}).get("tokens_per_s"), blocks.get("gpt2_block", {}).get("tokens_per_s"))
+print(f"new block tokens/s / GPT-2 block tokens/s: {number(speed, 6, '.3f')}")
 EOF

@@ -2,11 +2,15 @@
 The GPT model family of this repository, in one file.
 
 GPT-2 (LayerNorm, GeLU, learned positions, tied embeddings) with toggles for rotary positions (RoPE),
-grouped-query attention (GQA), a Mixture of Experts MLP (MoE) and untied embeddings. Attention goes through
-PyTorch's scaled_dot_product_attention, which picks the flash kernels on GPU.
+grouped-query attention (GQA), a Mixture of Experts MLP (MoE) and untied embeddings, and the block the speedruns
+converged on (docs/block.md): RMSNorm with or without gains, QK-norm, ReLU² or SwiGLU, logit soft-capping,
+zero-initialised output projections, a normalised embedding, per-layer residual scalars and value embeddings.
+Every toggle is off by default, and off it computes GPT-2's block bit for bit. Attention goes through PyTorch's
+scaled_dot_product_attention, which picks the flash kernels on GPU.
 
     python model.py configs/gpt2_l4.py configs/gpt2_gqa.py   # parameter and FLOPs table of configs
     python model.py configs/gpt_7b.py --gpus 16 --gpu_memory 80   # and a memory plan per GPU, DDP and FSDP
+    python model.py --depths 4,8,12,20,26 configs/speedrun.py     # what the depth dial derives at each depth
 
 Weights that do not come from a training checkpoint (OpenAI GPT-2, exported folders) are read by
 gptkit/interop/pretrained.py; GPT.from_pretrained and GPT.from_checkpoint build the model from them.
@@ -32,7 +36,8 @@ from gptkit.interop.pretrained import (
     gpt2_warm_start_config,
     read_pretrained,
 )
-from gptkit.model_parts.losses import IMPLEMENTATIONS, linear_cross_entropy
+from gptkit.model_parts.depth_dial import scaling_parameters
+from gptkit.model_parts.losses import IMPLEMENTATIONS, linear_cross_entropy, soft_cap
 from gptkit.model_parts.rope import (
     SCALING_FIELDS,
     continued_rope_settings,
@@ -67,6 +72,17 @@ class GPTConfig:
     n_expert: int = 0  # 0: dense MLP; otherwise a Mixture of Experts with this many experts
     n_expert_active: int = 2  # experts per token (top-k routing)
     moe_aux_loss_coef: float = 0.01  # weight of the load-balancing loss in the training loss
+    # The block (docs/block.md); each toggle's default is GPT-2's
+    norm: str = "layernorm"  # "layernorm" (GPT-2) or "rmsnorm": x / rms(x), without the mean or a bias
+    norm_weights: bool = True  # learned gains (and LayerNorm biases where bias); False: normalisation alone
+    qk_norm: bool = False  # RMSNorm of each head's queries and keys before RoPE and the scores
+    mlp_activation: str = "gelu"  # "gelu" (tanh approximation), "relu2" (relu(x)^2), "swiglu" (silu(gate) * up)
+    mlp_width: int | None = None  # the MLP's hidden width; None: 4 n_embd, or 8 n_embd / 3 for swiglu (same size)
+    logit_softcap: float = 0.0  # 0: off; c: logits = c * tanh(logits / c), within (-c, c)
+    zero_init_proj: bool = False  # the projections into the residual stream start at 0: blocks start as identities
+    embedding_norm: bool = False  # normalise the embeddings before the first block
+    residual_scalars: bool = False  # before block i, x = a_i x + b_i x0 (x0: the embeddings), a_i = 1, b_i = 0 at first
+    value_embeddings: bool = False  # every other layer (the last included) adds a token embedding to its values
 
     def __post_init__(self):
         if self.n_kv_head is None:
@@ -88,6 +104,7 @@ class GPTConfig:
             )
         if not 0.0 <= self.dropout < 1.0:
             problems.append(f"dropout must be in [0, 1), got {self.dropout}")
+        problems += block_problems(self)
         if not problems:
             problems += setting_problems(self)
         if problems:
@@ -96,6 +113,45 @@ class GPTConfig:
     @property
     def head_size(self):
         return self.n_embd // self.n_head
+
+    @property
+    def mlp_hidden(self):
+        """The MLP's (and each expert's) hidden width: mlp_width, else 4 n_embd; SwiGLU's three matrices take
+        8 n_embd / 3, so that the MLP keeps the size of GPT-2's two."""
+        if self.mlp_width is not None:
+            return self.mlp_width
+        return 8 * self.n_embd // 3 if self.mlp_activation == "swiglu" else 4 * self.n_embd
+
+
+NORMS = ("layernorm", "rmsnorm")
+MLP_ACTIVATIONS = ("gelu", "relu2", "swiglu")
+RMS_NORM_EPS = 1e-6  # RMSNorm's epsilon, as Llama's and Qwen3's configs have it (LayerNorm keeps torch's 1e-5)
+FLASH_HEAD_SIZES = "a multiple of 8, at most 256"  # the head sizes the flash attention kernels take
+
+
+def block_problems(config):
+    """What is wrong with the block toggles of config, each as a sentence."""
+    problems = []
+    if config.norm not in NORMS:
+        problems.append(f"norm must be one of {', '.join(NORMS)}, got {config.norm!r}")
+    if config.mlp_activation not in MLP_ACTIVATIONS:
+        problems.append(f"mlp_activation must be one of {', '.join(MLP_ACTIVATIONS)}, got {config.mlp_activation!r}")
+    elif config.mlp_width is None and config.mlp_activation == "swiglu" and (8 * config.n_embd) % 3:
+        problems.append(
+            f"SwiGLU's hidden width 8 * n_embd / 3 = {8 * config.n_embd / 3:.2f} is not a whole number: choose an "
+            "n_embd divisible by 3 or set mlp_width"
+        )
+    if config.mlp_width is not None and config.mlp_width < 1:
+        problems.append(f"mlp_width must be positive (or None for the activation's rule), got {config.mlp_width}")
+    if not (config.logit_softcap == 0 or 0 < config.logit_softcap < math.inf):
+        problems.append(f"logit_softcap must be 0 (off) or a positive number, got {config.logit_softcap}")
+    head_size = config.n_embd // max(config.n_head, 1)
+    if config.qk_norm and (head_size % 8 or head_size > 256):
+        problems.append(
+            f"qk_norm needs a head size the flash attention kernels take ({FLASH_HEAD_SIZES}), got n_embd / n_head "
+            f"= {head_size}"
+        )
+    return problems
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -130,6 +186,22 @@ class KVCache:
         return self.keys[layer, :, :, :end], self.values[layer, :, :, :end]
 
 
+def make_norm(config):
+    """The normalisation config.norm names: LayerNorm (a bias where config.bias) or RMSNorm, with learned gains
+    unless norm_weights is False."""
+    if config.norm == "rmsnorm":
+        return nn.RMSNorm(config.n_embd, eps=RMS_NORM_EPS, elementwise_affine=config.norm_weights)
+    return nn.LayerNorm(config.n_embd, bias=config.bias, elementwise_affine=config.norm_weights)
+
+
+VALUE_GATE_CHANNELS = 12  # a value embedding's gate reads this many of the attention input's first channels
+
+
+def has_value_embedding(layer_index, n_layer):
+    """Value embeddings sit in every other layer, counted back from the last (which has one)."""
+    return (n_layer - 1 - layer_index) % 2 == 0
+
+
 class CausalSelfAttention(nn.Module):
     def __init__(self, config, layer_index):
         super().__init__()
@@ -141,13 +213,25 @@ class CausalSelfAttention(nn.Module):
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = config.dropout
         self.resid_dropout = nn.Dropout(config.dropout)
+        if config.qk_norm:  # one RMSNorm over head_size, shared by the heads (as Qwen3's)
+            self.q_norm = nn.RMSNorm(config.head_size, eps=RMS_NORM_EPS, elementwise_affine=config.norm_weights)
+            self.k_norm = nn.RMSNorm(config.head_size, eps=RMS_NORM_EPS, elementwise_affine=config.norm_weights)
+        if config.value_embeddings and has_value_embedding(layer_index, config.n_layer):
+            # how much of the token's value embedding each key/value head takes, from the input: 2 sigmoid(W x)
+            self.ve_gate = nn.Linear(min(VALUE_GATE_CHANNELS, config.n_embd), config.n_kv_head, bias=False)
 
-    def forward(self, x, rope=None, cache=None):
+    def forward(self, x, rope=None, cache=None, value_embedding=None):
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(self.qkv_sizes, dim=2)
-        q = q.view(B, T, self.n_head, self.head_size).transpose(1, 2)  # (B, n_head, T, head_size)
-        k = k.view(B, T, self.n_kv_head, self.head_size).transpose(1, 2)  # (B, n_kv_head, T, head_size)
-        v = v.view(B, T, self.n_kv_head, self.head_size).transpose(1, 2)
+        q = q.view(B, T, self.n_head, self.head_size)
+        k = k.view(B, T, self.n_kv_head, self.head_size)
+        v = v.view(B, T, self.n_kv_head, self.head_size)
+        if value_embedding is not None:  # value residual: the token's own embedding, gated per head
+            gate = 2 * torch.sigmoid(self.ve_gate(x[..., : self.ve_gate.in_features]))  # (B, T, n_kv_head)
+            v = v + gate.unsqueeze(-1) * value_embedding.view_as(v)
+        if hasattr(self, "q_norm"):  # QK-norm bounds the scores whatever the weights' growth
+            q, k = self.q_norm(q), self.k_norm(k)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, heads, T, head_size)
         if rope is not None:
             q, k = apply_rope(q, *rope), apply_rope(k, *rope)
         if cache is not None:
@@ -167,15 +251,31 @@ class CausalSelfAttention(nn.Module):
         return self.resid_dropout(self.c_proj(y))
 
 
+def activate(h, activation):
+    """The MLP's nonlinearity; SwiGLU's input is the gate and the up projection side by side (gate first)."""
+    if activation == "gelu":
+        return F.gelu(h, approximate="tanh")
+    if activation == "relu2":
+        return F.relu(h).square()
+    gate, up = h.chunk(2, dim=-1)
+    return F.silu(gate) * up
+
+
+def fc_width(config):
+    """The width of the MLP's first projection: the hidden width, twice for SwiGLU's gate and up projections."""
+    return config.mlp_hidden * (2 if config.mlp_activation == "swiglu" else 1)
+
+
 class MLP(nn.Module):
     def __init__(self, config):
         super().__init__()
-        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
-        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.activation = config.mlp_activation
+        self.c_fc = nn.Linear(config.n_embd, fc_width(config), bias=config.bias)
+        self.c_proj = nn.Linear(config.mlp_hidden, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x):
-        return self.dropout(self.c_proj(F.gelu(self.c_fc(x), approximate="tanh"))), None
+        return self.dropout(self.c_proj(activate(self.c_fc(x), self.activation))), None
 
 
 class GatherRows(torch.autograd.Function):
@@ -199,16 +299,17 @@ class GatherRows(torch.autograd.Function):
 
 
 class MixtureOfExperts(nn.Module):
-    """n_expert GeLU MLPs; a router sends each token to its top n_expert_active experts."""
+    """n_expert MLPs (the config's activation); a router sends each token to its top n_expert_active experts."""
 
     def __init__(self, config):
         super().__init__()
         self.n_expert, self.top_k = config.n_expert, config.n_expert_active
-        d, hidden = config.n_embd, 4 * config.n_embd
+        self.activation = config.mlp_activation
+        d, hidden, fc = config.n_embd, config.mlp_hidden, fc_width(config)
         self.router = nn.Linear(d, config.n_expert, bias=False)
         # The experts' weights stacked along a first dimension, one slice per expert.
-        self.fc_weight = nn.Parameter(torch.randn(config.n_expert, d, hidden) * 0.02)
-        self.fc_bias = nn.Parameter(torch.zeros(config.n_expert, hidden)) if config.bias else None
+        self.fc_weight = nn.Parameter(torch.randn(config.n_expert, d, fc) * 0.02)
+        self.fc_bias = nn.Parameter(torch.zeros(config.n_expert, fc)) if config.bias else None
         self.proj_weight = nn.Parameter(torch.randn(config.n_expert, hidden, d) * 0.02)
         self.proj_bias = nn.Parameter(torch.zeros(config.n_expert, d)) if config.bias else None
         self.dropout = nn.Dropout(config.dropout)
@@ -218,16 +319,16 @@ class MixtureOfExperts(nn.Module):
         """All experts in two grouped matmuls (one kernel each for every expert) and no host-device sync."""
         ends = tokens_per_expert.cumsum(0).to(torch.int32)  # row where each expert's group ends
         h = F.grouped_mm(rows, self.fc_weight.to(rows.dtype), offs=ends)
-        if self.fc_bias is not None:  # torch.compile fuses the bias into the GeLU's pass over h
+        if self.fc_bias is not None:  # torch.compile fuses the bias into the activation's pass over h
             h = h + self.fc_bias[expert_of_row].to(rows.dtype)
-        return F.grouped_mm(F.gelu(h, approximate="tanh"), self.proj_weight.to(rows.dtype), offs=ends)
+        return F.grouped_mm(activate(h, self.activation), self.proj_weight.to(rows.dtype), offs=ends)
 
     def experts_looped(self, rows, expert_of_row, tokens_per_expert):
         """One matmul pair per expert, for devices without grouped matmuls; sizing the groups syncs with the host."""
         outputs = []
         for e, group in enumerate(rows.split(tokens_per_expert.tolist())):
             h = group @ self.fc_weight[e] + (self.fc_bias[e] if self.fc_bias is not None else 0)
-            outputs.append(F.gelu(h, approximate="tanh") @ self.proj_weight[e])
+            outputs.append(activate(h, self.activation) @ self.proj_weight[e])
         return torch.cat(outputs)
 
     def can_group(self, x):
@@ -275,20 +376,21 @@ class MixtureOfExperts(nn.Module):
 class Block(nn.Module):
     def __init__(self, config, layer_index):
         super().__init__()
-        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.ln_1 = make_norm(config)
         self.attn = CausalSelfAttention(config, layer_index)
-        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.ln_2 = make_norm(config)
         self.mlp = MixtureOfExperts(config) if config.n_expert else MLP(config)
 
-    def forward(self, x, rope=None, cache=None):
-        x = x + self.attn(self.ln_1(x), rope, cache)
+    def forward(self, x, rope=None, cache=None, value_embedding=None):
+        x = x + self.attn(self.ln_1(x), rope, cache, value_embedding)
         mlp_out, aux_loss = self.mlp(self.ln_2(x))
         return x + mlp_out, aux_loss
 
 
 # Settings a resumed run may change without changing what the weights mean; block_size for RoPE models only
-# (continued_rope_settings), which may continue at a longer context with a RoPE scaling.
-RESUME_ADJUSTABLE = ("dropout", "moe_aux_loss_coef", "block_size", *SCALING_FIELDS)
+# (continued_rope_settings), which may continue at a longer context with a RoPE scaling. zero_init_proj only
+# chooses the initial weights.
+RESUME_ADJUSTABLE = ("dropout", "moe_aux_loss_coef", "block_size", "zero_init_proj", *SCALING_FIELDS)
 
 
 class GPT(nn.Module):
@@ -300,9 +402,18 @@ class GPT(nn.Module):
                 wte=nn.Embedding(config.vocab_size, config.n_embd),
                 drop=nn.Dropout(config.dropout),
                 h=nn.ModuleList([Block(config, i) for i in range(config.n_layer)]),
-                ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
+                ln_f=make_norm(config),
             )
         )
+        if config.embedding_norm:
+            self.transformer.ln_e = make_norm(config)
+        if config.value_embeddings:  # a table per layer that has one, of key/value width
+            kv_width = config.n_kv_head * config.head_size
+            layers = [i for i in range(config.n_layer) if has_value_embedding(i, config.n_layer)]
+            self.transformer.ve = nn.ModuleDict({str(i): nn.Embedding(config.vocab_size, kv_width) for i in layers})
+        if config.residual_scalars:
+            self.resid_scales = nn.Parameter(torch.ones(config.n_layer))
+            self.x0_scales = nn.Parameter(torch.zeros(config.n_layer))
         if config.pos_emb == "learned":
             self.transformer.wpe = nn.Embedding(config.block_size, config.n_embd)
         else:  # tables for block_size positions, grown on demand for longer sequences (rope_for)
@@ -316,11 +427,16 @@ class GPT(nn.Module):
         self.cross_entropy = "chunked"  # how the loss is computed: see use_cross_entropy
 
         # GPT-2 initialisation; the projections into the residual stream are scaled down by 1/sqrt(2 n_layer)
-        # so the stream's variance does not grow with depth.
+        # so the stream's variance does not grow with depth, or start at zero (zero_init_proj), so that each
+        # block starts as the identity and only the embeddings reach the output.
         self.apply(self._init_weights)
         for name, p in self.named_parameters():
-            if name.endswith(("c_proj.weight", "proj_weight")):
+            if name.endswith(("c_proj.weight", "proj_weight")) and config.zero_init_proj:
+                nn.init.zeros_(p)
+            elif name.endswith(("c_proj.weight", "proj_weight")):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+            elif name.endswith("ve_gate.weight"):
+                nn.init.zeros_(p)  # every gate starts at 1: the value embedding is added as it is
 
     def use_cross_entropy(self, implementation):
         """How forward computes the loss, one of gptkit.model_parts.losses.IMPLEMENTATIONS (the training config's
@@ -358,6 +474,12 @@ class GPT(nn.Module):
             self.set_rope_tables(rows)
         return self.rope_cos[start:end], self.rope_sin[start:end]
 
+    def value_embedding(self, layer_index, idx):
+        """The value embeddings of the tokens idx for the layer, or None where it has none."""
+        if not (self.config.value_embeddings and has_value_embedding(layer_index, self.config.n_layer)):
+            return None
+        return self.transformer.ve[str(layer_index)](idx)
+
     def _init_weights(self, module):
         if isinstance(module, (nn.Linear, nn.Embedding)):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
@@ -383,19 +505,25 @@ class GPT(nn.Module):
             x = x + self.transformer.wpe(torch.arange(start, start + T, device=idx.device))
         else:
             rope = self.rope_for(start, start + T)
-        x = self.transformer.drop(x)
+        if self.config.embedding_norm:
+            x = self.transformer.ln_e(x)
+        x = x0 = self.transformer.drop(x)
         aux_losses = []
-        for block in self.transformer.h:
-            x, aux_loss = block(x, rope, cache)
+        for i, block in enumerate(self.transformer.h):
+            if self.config.residual_scalars:  # how much of the stream and of the embeddings block i reads
+                x = self.resid_scales[i] * x + self.x0_scales[i] * x0
+            x, aux_loss = block(x, rope, cache, self.value_embedding(i, idx))
             if aux_loss is not None:
                 aux_losses.append(aux_loss)
         if cache is not None:
             cache.length += T
         x = self.transformer.ln_f(x)
         if targets is None:
-            return self.lm_head(x), None
+            return soft_cap(self.lm_head(x), self.config.logit_softcap), None
 
-        loss = linear_cross_entropy(x, self.lm_head.weight, targets, -1, reduction, self.cross_entropy)
+        loss = linear_cross_entropy(
+            x, self.lm_head.weight, targets, -1, reduction, self.cross_entropy, softcap=self.config.logit_softcap
+        )
         if aux_losses and self.training and reduction == "mean":  # evaluation reports the plain cross-entropy
             self.last_aux_loss = torch.stack(aux_losses).mean()
             loss = loss + self.config.moe_aux_loss_coef * self.last_aux_loss
@@ -478,9 +606,7 @@ class GPT(nn.Module):
     def num_params(self):
         """Total, non-embedding and active-per-token parameter counts (shared weights counted once)."""
         total = sum(p.numel() for p in self.parameters())
-        embedding = self.transformer.wte.weight.numel()
-        if "wpe" in self.transformer:
-            embedding += self.transformer.wpe.weight.numel()
+        embedding = self.transformer.wte.weight.numel() + self.lookup_parameters()
         if not self.config.tie_embeddings:
             embedding += self.lm_head.weight.numel()
         inactive = 0
@@ -490,6 +616,12 @@ class GPT(nn.Module):
                 per_expert = sum(p.numel() for p in experts if p is not None) // self.config.n_expert
                 inactive += (self.config.n_expert - self.config.n_expert_active) * per_expert
         return {"total": total, "non_embedding": total - embedding, "active": total - inactive}
+
+    def lookup_parameters(self):
+        """The tables read by index besides the token embedding: learned positions and value embeddings."""
+        tables = [self.transformer.wpe] if "wpe" in self.transformer else []
+        tables += list(self.transformer.ve.values()) if "ve" in self.transformer else []
+        return sum(table.weight.numel() for table in tables)
 
     def flops_per_token(self, seq_len=None):
         """Training FLOPs per token (forward + backward), as in the PaLM paper's appendix B:
@@ -504,9 +636,7 @@ class GPT(nn.Module):
         """
         cfg = self.config
         seq_len = seq_len or cfg.block_size
-        matmul_params = self.num_params()["active"]
-        if "wpe" in self.transformer:
-            matmul_params -= self.transformer.wpe.weight.numel()
+        matmul_params = self.num_params()["active"] - self.lookup_parameters()
         if not cfg.tie_embeddings:
             matmul_params -= self.transformer.wte.weight.numel()
         return 6 * matmul_params + 12 * cfg.n_layer * cfg.n_embd * seq_len
@@ -532,14 +662,49 @@ def load_model(checkpoint=None, hf=None):
 # ----------------------------------------------------------------------------------------------------------
 
 
+def print_depth_table(sources, depths):
+    """What the depth dial (gptkit/model_parts/depth_dial.py) derives at each depth from the sources' settings."""
+    header = (
+        f"{'depth':>5} {'n_embd':>6} {'heads':>5} {'params':>9} {'scaling':>9} {'tokens':>8} {'batch':>9} "
+        f"{'steps':>7} {'muon_lr':>8} {'embed_lr':>8} {'unemb_lr':>8} {'scalar_lr':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    for depth in depths:
+        model_config, cfg = load_config([*sources, f"--depth={depth}"], GPTConfig, TrainConfig)
+        with torch.device("meta"):
+            total = GPT(model_config).num_params()["total"]
+        tokens = cfg.total_batch_tokens * cfg.max_iters
+        unembedding_lr = "tied" if cfg.unembedding_lr is None else f"{cfg.unembedding_lr:.5f}"
+        print(
+            f"{depth:>5} {model_config.n_embd:>6} {model_config.n_head:>5} {total / 1e6:>8.1f}M "
+            f"{scaling_parameters(model_config) / 1e6:>8.1f}M {tokens / 1e9:>7.2f}B {cfg.total_batch_tokens:>9,} "
+            f"{cfg.max_iters:>7,} {cfg.muon_lr:>8.4f} {cfg.embedding_lr:>8.4f} {unembedding_lr:>8} "
+            f"{cfg.scalar_lr:>9.5f}"
+        )
+
+
+def parse_depths(text):
+    try:
+        depths = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise UserError(f"--depths takes whole numbers separated by commas, e.g. 4,8,12; got {text!r}") from None
+    return depths
+
+
 def main(argv):
     parser = OneLineParser("model.py", "Parameters and FLOPs of configs; with --gpus, a memory plan")
-    parser.add_argument("configs", nargs="+", help="config files, one model each")
+    parser.add_argument("configs", nargs="*", help="config files, one model each (with --depths: their settings)")
     parser.add_argument("--gpus", type=int, help="plan the memory per GPU for this many GPUs")
     parser.add_argument("--gpu_memory", type=float, default=80.0, help="GB per GPU (default 80)")
+    parser.add_argument("--depths", help="comma-separated depths: the depth dial's table for the configs' settings")
     args = parser.parse_args(argv)
     if args.gpus is not None and args.gpus < 1:
         raise UserError(f"--gpus must be >= 1, got {args.gpus}")
+    if args.depths is not None:
+        return print_depth_table(args.configs, parse_depths(args.depths))
+    if not args.configs:
+        raise UserError("give one or more config files (or --depths 4,8,12 for the depth dial's table)")
     header = f"{'config':<40} {'total':>9} {'non-emb':>9} {'active':>9} {'GFLOPs/token':>13}"
     print(header)
     print("-" * len(header))

@@ -6,6 +6,11 @@ A config file is trusted Python that assigns names (`n_layer = 12`). Files are r
 later ones override earlier ones. Every name must be a field of one of the given dataclasses and have that
 field's type, otherwise loading stops at once with a one-line error that names the valid keys. Values are
 checked by the dataclasses themselves (`__post_init__`), so every command that builds one fails the same way.
+
+Where model settings are read (a config class with an n_layer field among the classes), the depth dial's keys
+are keys too (`depth`, gptkit/model_parts/depth_dial.py): once every file and flag is read, the settings it
+derives from the depth are added, each unless set explicitly. So `--depth=20` after a config file re-derives
+the width, batch, learning rates and steps, while a key a file or flag sets keeps its value.
 """
 
 import ast
@@ -17,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gptkit.errors import UserError
+from gptkit.model_parts.depth_dial import DepthDial, with_depth_dial
 from gptkit.model_parts.losses import IMPLEMENTATIONS as CROSS_ENTROPY
 
 INIT_FROM = ("scratch", "resume", "auto")
@@ -86,10 +92,14 @@ def check_type(key, value, expected):
 
 
 def read_settings(sources, *config_classes):
-    """{key: value} of every key the sources set, type-checked against the fields of config_classes."""
+    """{key: value} of every key the sources set, type-checked against the fields of config_classes; with a
+    depth, and the settings the depth dial derives from it for the keys not set."""
     field_types = {}
     for cls in config_classes:
         field_types.update(typing.get_type_hints(cls))
+    model_class = next((cls for cls in config_classes if "n_layer" in typing.get_type_hints(cls)), None)
+    if model_class is not None:
+        field_types.update(typing.get_type_hints(DepthDial))
     settings = {}
     for source in sources:
         if source.startswith("--"):
@@ -102,7 +112,7 @@ def read_settings(sources, *config_classes):
                 valid = ", ".join(sorted(field_types))
                 raise UserError(f"unknown config key {key!r} ({origin}); valid keys: {valid}")
             settings[key] = check_type(key, value, field_types[key])
-    return settings
+    return with_depth_dial(settings, model_class) if model_class is not None else settings
 
 
 def build_configs(settings, *config_classes):
@@ -145,6 +155,11 @@ class TrainConfig:
     muon_momentum: float = 0.95
     muon_weight_decay: float = 0.0  # decoupled, scaled by the LR: each step multiplies by 1 - lr * decay
     muon_adjust_lr: str = "original"  # torch.optim.Muon's adjust_lr_fn: "original" or "match_rms_adamw"
+    # AdamW's peaks by role (gptkit/training/optim.py); None: learning_rate. The token embedding (with learned
+    # positions and value embeddings), the untied output head, and the scalars (norm gains, biases, residual scalars)
+    embedding_lr: float | None = None
+    unembedding_lr: float | None = None
+    scalar_lr: float | None = None
     # schedule, after a linear warmup: "cosine" decays to min_lr at lr_decay_iters, then stays; "wsd" stays at
     # the peak, then decays linearly over the last decay_fraction of max_iters to min_lr
     lr_schedule: str = "cosine"
@@ -196,8 +211,9 @@ class TrainConfig:
             problems.append(f"micro_batch_size must be a number or 'auto', got {self.micro_batch_size!r}")
         elif isinstance(self.micro_batch_size, int) and self.micro_batch_size < 1:
             problems.append(f"micro_batch_size must be >= 1 or 'auto', got {self.micro_batch_size}")
-        for key in ("learning_rate", "min_lr", "weight_decay", "grad_clip", "muon_lr", "muon_weight_decay"):
-            if getattr(self, key) < 0:
+        rates = ("learning_rate", "min_lr", "weight_decay", "grad_clip", "muon_lr", "muon_weight_decay")
+        for key in rates + ("embedding_lr", "unembedding_lr", "scalar_lr"):
+            if getattr(self, key) is not None and getattr(self, key) < 0:
                 problems.append(f"{key} must be >= 0, got {getattr(self, key)}")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             problems.append(f"beta1 and beta2 must be in [0, 1), got {self.beta1} and {self.beta2}")

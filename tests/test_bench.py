@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -59,6 +60,10 @@ def test_variants_change_only_what_they_name():
     assert variant_config(base, "gqa").n_kv_head == 4
     assert variant_config(variant_config(base, "gqa"), "mha").n_kv_head == 16
     assert variant_config(base, "rope").pos_emb == "rope" and variant_config(base, "rope").n_layer == 12
+    new_block = GPTConfig(norm="rmsnorm", norm_weights=False, qk_norm=True, mlp_activation="relu2", logit_softcap=15.0)
+    new_block = replace(new_block, embedding_norm=True, residual_scalars=True, value_embeddings=True, bias=False)
+    gpt2_block = variant_config(new_block, "gpt2_block")
+    assert gpt2_block == replace(GPTConfig(), bias=False)  # the block's toggles at GPT-2's values, the rest kept
 
 
 def test_an_unknown_dtype_is_one_line(tmp_path):

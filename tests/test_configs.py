@@ -93,3 +93,29 @@ def test_python_stdlib_pins_the_recipes_it_compares_whatever_demo_trains_with(tm
     assert load_config([str(other_recipe), stdlib], GPTConfig, TrainConfig) == load_config(
         [str(demo), stdlib], GPTConfig, TrainConfig
     )
+
+
+def test_block_ablation_runs_the_gpt2_block_each_toggle_alone_and_all_at_two_sizes():
+    """configs/block_ablation_study.py: per size, one run of the GPT-2 block, one per toggle of configs/speedrun.py's
+    block on its own (SwiGLU beside ReLU², gains off as a second RMSNorm run), and one with the whole block."""
+    from dataclasses import asdict
+
+    from gptkit.study.spec import read_study
+
+    speedrun, _ = load_config([str(ROOT / "configs" / "speedrun.py")], GPTConfig, TrainConfig)
+    block = ("norm", "norm_weights", "qk_norm", "mlp_activation", "logit_softcap", "zero_init_proj", "embedding_norm")
+    block += ("residual_scalars", "value_embeddings", "tie_embeddings")
+    gpt2, whole = asdict(GPTConfig()), {key: getattr(speedrun, key) for key in block}
+    runs = read_study(ROOT / "configs" / "block_ablation_study.py", [], GPTConfig, TrainConfig).runs
+    changed = {}
+    for run in runs:
+        config, train = run.model_config, run.train_config
+        assert (train.optimizer, train.lr_schedule, train.max_iters, train.seed) == ("muon", "wsd", 200, 1337)
+        assert train.total_batch_tokens == 8 * config.block_size
+        toggles = tuple(sorted(key for key in block if getattr(config, key) != gpt2[key]))
+        changed.setdefault(config.n_embd, []).append(toggles)
+    alone = [(key,) for key in block if key != "norm_weights"] + [("norm", "norm_weights"), ("mlp_activation",)]
+    expected = sorted([(), tuple(sorted(whole))] + alone)
+    assert sorted(changed) == [64, 128] and all(sorted(runs_of) == expected for runs_of in changed.values())
+    every_toggle = next(run for run in runs if len(run.grid_values) > 5).model_config
+    assert {key: getattr(every_toggle, key) for key in block} == whole

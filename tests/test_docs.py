@@ -30,6 +30,7 @@ import pytest
 
 from conftest import ROOT
 from gptkit.config import TrainConfig
+from gptkit.model_parts.depth_dial import DepthDial
 from model import GPTConfig
 
 SETTINGS_COMMANDS = {"train.py", "bench.py", "study.py"}  # they take --key=value settings besides their flags
@@ -106,8 +107,8 @@ def options(script):
         for node in ast.walk(ast.parse(file.read_text())):
             if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "add_argument":
                 flags |= {a.value for a in node.args if isinstance(a, ast.Constant) and str(a.value).startswith("-")}
-    if path.name in SETTINGS_COMMANDS:
-        flags |= {f"--{field.name}" for config in (GPTConfig, TrainConfig) for field in fields(config)}
+    if path.name in SETTINGS_COMMANDS:  # and the depth dial's keys, which the config loader reads with them
+        flags |= {f"--{field.name}" for config in (GPTConfig, TrainConfig, DepthDial) for field in fields(config)}
     return {spelling(flag) for flag in flags}
 
 
@@ -359,7 +360,7 @@ def table_keys(markdown, first_header):
     return keys
 
 
-SETTINGS = {field.name for config in (GPTConfig, TrainConfig) for field in fields(config)}
+SETTINGS = {field.name for config in (GPTConfig, TrainConfig, DepthDial) for field in fields(config)}
 CONFIGURATION = ROOT / "docs" / "configuration.md"
 
 

@@ -147,6 +147,55 @@ def test_training_from_the_folder_starts_from_the_checkpoint_weights(bytes_expor
         build_model(GPTConfig(), {"n_layer": 3}, TrainConfig(init_from=str(folder)), checkpoint=None)
 
 
+NEW_BLOCKS = {  # issue 28's block: as Qwen3 (RMSNorm, QK-norm, SwiGLU), and with every toggle (the custom code)
+    "qwen3": dict(pos_emb="rope", norm="rmsnorm", qk_norm=True, mlp_activation="swiglu", mlp_width=64, bias=False),
+    "gptkit": dict(
+        pos_emb="rope",
+        norm="rmsnorm",
+        norm_weights=False,
+        qk_norm=True,
+        mlp_activation="relu2",
+        logit_softcap=15.0,
+        zero_init_proj=True,
+        embedding_norm=True,
+        residual_scalars=True,
+        value_embeddings=True,
+        tie_embeddings=False,
+        bias=False,
+    ),
+}
+
+
+@pytest.mark.parametrize("family", NEW_BLOCKS)
+def test_the_new_block_goes_out_and_back_through_init_from_and_hf(family, tmp_path):
+    """export_hf.py writes it; train.py --init_from=FOLDER starts from its weights; sample.py --hf samples what
+    --checkpoint samples."""
+    model = tiny_model(257, **NEW_BLOCKS[family])
+    checkpoint = save_run(tmp_path / "run", model, "bytes")
+    result = export(checkpoint, tmp_path / "hf")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"({family}" in result.stdout
+    prepare_texts(embedded_documents()[:3], tmp_path / "data", "bytes", workers=1)
+    still = ["--learning_rate=0", "--min_lr=0", "--warmup_iters=0", "--lr_decay_iters=1", "--muon_lr=0"]
+    common = [f"--data_dir={tmp_path / 'data'}", "--micro_batch_size=2", "--total_batch_tokens=128", "--max_iters=1"]
+    common += ["--eval_interval=0", "--compile=False", "--device=cpu", f"--init_from={tmp_path / 'hf'}"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = run_script("train.py", *common, *still, f"--out_dir={tmp_path / 'out'}", env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    trained = load_checkpoint(tmp_path / "out" / "ckpt.pt")
+    assert trained["model_config"] == asdict(model.config)
+    idx = torch.randint(0, 257, (2, 64))
+    with torch.no_grad():
+        assert torch.equal(GPT.from_checkpoint(trained).eval()(idx)[0], model(idx)[0])
+    texts = []
+    for source in (("--hf", tmp_path / "hf"), ("--checkpoint", checkpoint)):
+        options = ("--prompt", "def f(", "--temperature", "0", "--num_samples", "1", "--max_new_tokens", "20")
+        result = run_script("sample.py", *source, *options, "--device", "cpu", env=env)
+        assert result.returncode == 0, result.stderr[-3000:]
+        texts.append(result.stdout)
+    assert texts[0] == texts[1] and texts[0].startswith("def f(")
+
+
 def test_push_without_token_or_network_is_one_line_and_keeps_the_folder(bytes_export, tmp_path):
     checkpoint, _, model = bytes_export
     no_token = {k: v for k, v in os.environ.items() if k != "HF_TOKEN"}

@@ -10,7 +10,7 @@ from gptkit.checkpointing.checkpoint import save_checkpoint
 from gptkit.errors import UserError
 from gptkit.model_parts.rope import rope_tables
 from gptkit.training.optim import build_adamw
-from model import GPT, GPTConfig, MixtureOfExperts, apply_rope, load_model
+from model import GPT, GPTConfig, MixtureOfExperts, apply_rope, load_model, parse_depths
 
 TINY = dict(block_size=32, vocab_size=101, n_layer=2, n_head=4, n_embd=32)
 
@@ -394,3 +394,20 @@ def test_model_table_lists_each_config():
     gqa, moe = result.stdout.splitlines()[2:4]
     assert "113.06M" in gqa and gqa.split()[-1] == "0.792"
     assert "509.82M" in moe and "169.80M" in moe
+
+
+def test_depth_table_prints_what_the_dial_derives_at_each_depth():
+    from gptkit.config import TrainConfig, load_config
+
+    speedrun = ROOT / "configs" / "speedrun.py"
+    result = run_script("model.py", "--depths", "4,12,20", speedrun)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines()[2:]]
+    assert [row[0] for row in rows] == ["4", "12", "20"]
+    for row in rows:
+        model_config, cfg = load_config([str(speedrun), f"--depth={row[0]}"], GPTConfig, TrainConfig)
+        assert (int(row[1]), int(row[2])) == (model_config.n_embd, model_config.n_head)
+        assert (int(row[6].replace(",", "")), int(row[7].replace(",", ""))) == (cfg.total_batch_tokens, cfg.max_iters)
+        assert float(row[8]) == pytest.approx(cfg.muon_lr, abs=1e-4)
+    with pytest.raises(UserError, match="^--depths takes whole numbers separated by commas, e.g. 4,8,12; got '4,x'$"):
+        parse_depths("4,x")

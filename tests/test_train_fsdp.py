@@ -97,6 +97,18 @@ def test_fsdp_with_activation_checkpointing_equals_ddp_for_moe_rope_gqa(data_dir
     assert_close(logged(tmp_path / "fsdp", "aux_loss"), logged(tmp_path / "ddp", "aux_loss"))
 
 
+def test_fsdp_equals_ddp_for_the_new_block_with_its_role_learning_rates(data_dir, tmp_path):
+    """Issue 28's block, every toggle on (the root's residual scalars and value embeddings are sharded with the
+    embeddings), untied with AdamW's LR by role."""
+    block = dict(norm="rmsnorm", norm_weights=False, qk_norm=True, mlp_activation="relu2", logit_softcap=15.0)
+    block.update(zero_init_proj=True, embedding_norm=True, residual_scalars=True, value_embeddings=True)
+    block.update(tie_embeddings=False, embedding_lr=0.03, unembedding_lr=0.004, scalar_lr=0.002, max_iters=4)
+    train(tmp_path / "ddp", data_dir, parallelism="ddp", **block)
+    train(tmp_path / "fsdp", data_dir, activation_checkpointing=True, **block)
+    assert_close(logged(tmp_path / "fsdp"), logged(tmp_path / "ddp"))
+    assert logged(tmp_path / "ddp")[4] < logged(tmp_path / "ddp")[1]
+
+
 @pytest.mark.parametrize("writers,readers", [(2, 2), (2, 1), (1, 2)])
 def test_sharded_checkpoint_resumes_on_any_number_of_processes(reference, data_dir, tmp_path, writers, readers):
     launchers = {1: (sys.executable,), 2: TORCHRUN}

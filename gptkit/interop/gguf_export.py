@@ -3,17 +3,22 @@ Our GPT as one GGUF file, the format llama.cpp, Ollama and LM Studio run, writte
 llama.cpp maintains: its writer, its architecture and tensor names, its quantisation. Nothing of the format is
 written by hand.
 
-Two families have a GGUF architecture that computes what model.py computes, the same two transformers has
-(gptkit/interop/hf_format.py): learned positions with multi-head attention -> `gpt2`, RoPE with multi-head or
-grouped-query attention -> `starcoder2`. The tensors are those of the transformers export, renamed by gguf's
-map from transformers names, as llama.cpp's converter does; GGUF keeps nn.Linear's (out, in) layout, so GPT-2's
-Conv1D weights are turned back. The tokenizer is the model's BPE (vocabulary, merges, end-of-text as BOS and
-EOS, no BOS added to a prompt, as sample.py and the transformers folder do), padded with unused tokens up to the
-model's padded vocab_size, as llama.cpp's converter pads it. Its pre-tokenizer is named as llama.cpp names the
-split pattern: "gpt-2" for GPT-2's, "llama-bpe" for the GPT-4-style one our trained tokenizers use
-(gptkit/data/bpe.py), the exact regex llama.cpp and transformers' GGUF reader apply under that name.
+Four families have a GGUF architecture that computes what model.py computes, as transformers has them
+(gptkit/interop/hf_format.py): learned positions with multi-head attention -> `gpt2`, RoPE with LayerNorm ->
+`starcoder2` (both with GeLU: llama.cpp computes no ReLU² there), RMSNorm with SwiGLU -> `llama`, and with
+QK-norm -> `qwen3` (both without biases, which transformers' GGUF reader does not take). The tensors are those of
+the transformers export, renamed by gguf's map from transformers names, as llama.cpp's converter does; GGUF keeps
+nn.Linear's (out, in) layout, so GPT-2's Conv1D weights are turned back, and llama.cpp's `llama` rotates
+neighbouring pairs of dimensions, so each head's query and key rows are reordered as its converter reorders
+them. The tokenizer is the model's BPE (vocabulary, merges, end-of-text as BOS and EOS, no BOS added to a prompt,
+as sample.py and the transformers folder do), padded with unused tokens up to the model's padded vocab_size, as
+llama.cpp's converter pads it. Its pre-tokenizer is named as llama.cpp names the split pattern: "gpt-2" for
+GPT-2's, "llama-bpe" for the GPT-4-style one our trained tokenizers use (gptkit/data/bpe.py), the exact regex
+llama.cpp and transformers' GGUF reader apply under that name.
 Everything else is refused before any file is written: a Mixture of Experts, learned positions with
-grouped-query attention, the byte-level tokenizer (llama.cpp refuses it), dynamic RoPE scaling.
+grouped-query attention, the blocks only the custom code computes (soft-capping, residual scalars, value
+embeddings, ...), Arcee's (no reader here checks it), the byte-level tokenizer (llama.cpp refuses it), dynamic
+RoPE scaling.
 
 The invariant the tests check: transformers, reading the file with its own GGUF loader, gives model.py's
 logits (1e-4 at f32) and our tokenizer's tokens.
@@ -28,7 +33,7 @@ import torch
 from gptkit.data.bpe import END_OF_TEXT, SPLIT_PATTERN
 from gptkit.data.tokenizer import as_tokenizer
 from gptkit.errors import UserError
-from gptkit.interop.hf_format import LAYER_NORM_EPS, export_weights, family_of
+from gptkit.interop.hf_format import LAYER_NORM_EPS, RMS_FAMILIES, RMS_NORM_EPS, export_weights, family_of, mlp_hidden
 from gptkit.interop.hf_tokenizer import tokenizer_json
 from gptkit.model_parts.rope import transformers_rope_parameters
 
@@ -38,11 +43,19 @@ except ImportError:
     gguf = None
 
 GGUF_TYPES = ("f32", "f16", "bf16", "q8_0")  # --gguf_type: how the matrices are stored
-FAMILIES = ("gpt2", "starcoder2")  # the transformers families (gptkit/interop/hf_format.py) a GGUF architecture matches
-SUPPORTED = "GGUF exists for learned positions with multi-head attention and for RoPE (MHA or GQA), dense MLP"
+# the transformers families (gptkit/interop/hf_format.py) a GGUF architecture matches
+FAMILIES = ("gpt2", "starcoder2", "llama", "qwen3")
+SUPPORTED = (
+    "GGUF exists for a dense MLP with learned positions and multi-head attention or RoPE with LayerNorm (GeLU), "
+    "and for RoPE with RMSNorm and SwiGLU (with or without QK-norm, no biases)"
+)
 NO_ARCHITECTURE = {  # why a family has no GGUF, and what works instead
-    "moe": "llama.cpp has no architecture for this Mixture of Experts (non-gated GeLU experts, softmax top-k)",
+    "moe": "llama.cpp has no architecture for this Mixture of Experts (non-gated experts, softmax top-k)",
     "learned_gqa": "transformers' GGUF reader has no GPT-2 with grouped-query attention",
+    "custom": "llama.cpp has no architecture for this block (it goes to the custom gptkit code)",
+    "arcee": "the Arcee architecture (RMSNorm, non-gated MLP) is not checked here: transformers' GGUF reader has none",
+    "relu2": "llama.cpp's gpt2 and starcoder2 compute GeLU, not ReLU²",
+    "bias": "transformers' GGUF reader takes llama and qwen3 without biases only",
 }
 
 
@@ -52,11 +65,11 @@ def check_gguf_export(model_config, tokenizer, gguf_type, path):
     tokenizer = as_tokenizer(tokenizer)
     if gguf_type not in GGUF_TYPES:
         raise UserError(f"--gguf_type must be one of {', '.join(GGUF_TYPES)}, got {gguf_type!r}")
-    family = family_of(model_config)
     folder_instead = "the transformers folder export_hf.py writes without --gguf loads it"
-    if family not in FAMILIES:
-        reason = NO_ARCHITECTURE["moe" if model_config["n_expert"] else "learned_gqa"]
-        raise UserError(f"no GGUF for this model: {reason}; {SUPPORTED}; {folder_instead} (trust_remote_code=True)")
+    reason = no_gguf_reason(model_config)
+    if reason:
+        remote = " (trust_remote_code=True)" if family_of(model_config) == "gptkit" else ""
+        raise UserError(f"no GGUF for this model: {NO_ARCHITECTURE[reason]}; {SUPPORTED}; {folder_instead}{remote}")
     if tokenizer.name == "bytes":
         raise UserError(
             f"no GGUF for a model of {tokenizer.name!r} tokens: llama.cpp refuses byte-level tokenizers (its BPE "
@@ -72,6 +85,19 @@ def check_gguf_export(model_config, tokenizer, gguf_type, path):
     check_writable(Path(path))
     if gguf is None:
         raise UserError("--gguf needs the gguf package (llama.cpp's writer): pip install gguf")
+
+
+def no_gguf_reason(model_config):
+    """The key of NO_ARCHITECTURE that says why the model has no GGUF, or None."""
+    c, family = model_config, family_of(model_config)
+    if family == "gptkit":
+        learned_gqa = c["pos_emb"] == "learned" and c["n_kv_head"] != c["n_head"]
+        return "moe" if c["n_expert"] else "learned_gqa" if learned_gqa and c["norm"] == "layernorm" else "custom"
+    if family == "arcee":
+        return "arcee"
+    if family in ("gpt2", "starcoder2") and c["mlp_activation"] != "gelu":
+        return "relu2"
+    return "bias" if family in RMS_FAMILIES and c["bias"] else None
 
 
 def check_writable(path):
@@ -90,7 +116,9 @@ def check_writable(path):
 
 
 def gguf_architecture(family):
-    return {"gpt2": gguf.MODEL_ARCH.GPT2, "starcoder2": gguf.MODEL_ARCH.STARCODER2}[family]
+    architectures = dict(gpt2=gguf.MODEL_ARCH.GPT2, starcoder2=gguf.MODEL_ARCH.STARCODER2)
+    architectures.update(llama=gguf.MODEL_ARCH.LLAMA, qwen3=gguf.MODEL_ARCH.QWEN3)
+    return architectures[family]
 
 
 def gguf_tensors(family, model_config, state_dict):
@@ -98,8 +126,17 @@ def gguf_tensors(family, model_config, state_dict):
     tensors = export_weights(family, model_config, state_dict, torch.float32, conv1d_layout=False)
     names = gguf.get_tensor_name_map(gguf_architecture(family), model_config["n_layer"])
     for name, tensor in tensors.items():
+        if family == "llama" and name.endswith(("q_proj.weight", "k_proj.weight")):
+            tensor = pairs_side_by_side(tensor, model_config["n_embd"] // model_config["n_head"])
         kind, gguf_name = names.get_type_and_name(name, try_suffixes=(".weight", ".bias"))
         yield gguf_name, kind, tensor.numpy()
+
+
+def pairs_side_by_side(weight, head_size):
+    """A q or k projection whose rows rotate in pairs (j, j + head_size/2) within each head, reordered so that
+    those pairs are neighbours (2j, 2j + 1), the pairs llama.cpp's llama rotates (its converter's permute)."""
+    heads = weight.shape[0] // head_size
+    return weight.reshape(heads, 2, head_size // 2, -1).transpose(1, 2).reshape(weight.shape)
 
 
 def storage_type(kind, array, gguf_type):
@@ -114,15 +151,22 @@ def add_settings(writer, family, model_config, gguf_type):
     c = model_config
     writer.add_context_length(c["block_size"])
     writer.add_embedding_length(c["n_embd"])
-    writer.add_feed_forward_length(4 * c["n_embd"])
+    writer.add_feed_forward_length(mlp_hidden(c))
     writer.add_block_count(c["n_layer"])
     writer.add_head_count(c["n_head"])
     writer.add_head_count_kv(c["n_kv_head"])
-    writer.add_layer_norm_eps(LAYER_NORM_EPS)
+    if family in RMS_FAMILIES:
+        head_size = c["n_embd"] // c["n_head"]
+        writer.add_layer_norm_rms_eps(RMS_NORM_EPS)
+        writer.add_rope_dimension_count(head_size)
+        writer.add_key_length(head_size)
+        writer.add_value_length(head_size)
+    else:
+        writer.add_layer_norm_eps(LAYER_NORM_EPS)
     file_types = dict(f32="ALL_F32", f16="MOSTLY_F16", bf16="MOSTLY_BF16", q8_0="MOSTLY_Q8_0")
     writer.add_file_type(getattr(gguf.LlamaFileType, file_types[gguf_type]))
     writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
-    if family == "starcoder2":
+    if family != "gpt2":
         writer.add_rope_freq_base(c["rope_theta"])
         add_rope_scaling(writer, transformers_rope_parameters(c)[0])
 

@@ -19,9 +19,23 @@ from gptkit.training.metrics import read_metrics
 
 FAMILY_DESCRIPTIONS = {
     "gpt2": "GPT-2 architecture (`GPT2LMHeadModel`): learned positions, multi-head attention",
-    "starcoder2": "`Starcoder2ForCausalLM`: rotary positions (RoPE), LayerNorm, GeLU MLP",
+    "starcoder2": "`Starcoder2ForCausalLM`: rotary positions (RoPE), LayerNorm, GeLU or ReLU² MLP",
+    "llama": "`LlamaForCausalLM`: rotary positions (RoPE), RMSNorm, SwiGLU MLP",
+    "qwen3": "`Qwen3ForCausalLM`: rotary positions (RoPE), RMSNorm, QK-norm, SwiGLU MLP",
+    "arcee": "`ArceeForCausalLM`: rotary positions (RoPE), RMSNorm, GeLU or ReLU² MLP",
     "gptkit": "custom code shipped in this folder (`GPTKitForCausalLM`, `trust_remote_code=True`)",
 }
+
+
+def block_lines(model_config):
+    """The block toggles that differ from GPT-2's, one line each (docs/block.md)."""
+    c = model_config
+    lines = [f"norm: {c['norm']}" + ("" if c["norm_weights"] else " without gains")]
+    lines += [f"MLP activation: {c['mlp_activation']}, hidden width {c['mlp_width'] or 'the default'}"]
+    lines += ["QK-norm (RMSNorm per head)"] if c["qk_norm"] else []
+    lines += [f"logits soft-capped at {c['logit_softcap']:g}"] if c["logit_softcap"] else []
+    extras = [key.replace("_", " ") for key in ("embedding_norm", "residual_scalars", "value_embeddings") if c[key]]
+    return lines + ([f"also: {', '.join(extras)}"] if extras else [])
 
 
 def run_summary(checkpoint_path, checkpoint):
@@ -71,8 +85,9 @@ def model_card(family, model_config, tokenizer_name, parameters, summary, comman
         f"positions: {c['pos_emb']}" + (f" (rope_theta {c['rope_theta']:g})" if c["pos_emb"] == "rope" else ""),
         f"attention: {c['n_head']} query heads, {c['n_kv_head']} key/value heads",
         f"MLP: {c['n_expert']} experts, {c['n_expert_active']} active per token" if c["n_expert"] else "MLP: dense",
-        f"biases: {'yes' if c['bias'] else 'no (exported as zeros)' if family != 'gptkit' else 'no'}",
+        f"biases: {'yes' if c['bias'] else 'no (exported as zeros)' if family in ('gpt2', 'starcoder2') else 'no'}",
         f"embeddings: {'tied' if c['tie_embeddings'] else 'untied'}",
+        *block_lines(c),
     ]
     tags = dict.fromkeys(["gptkit", "causal-lm", family] + (["mixture-of-experts"] if c["n_expert"] else []))
     lines = [

@@ -62,10 +62,12 @@ def read_pretrained(name_or_dir):
         return PretrainedWeights(OPENAI_GPT2, fields, state_dict, tokenizer="gpt2")
     content = read_folder_config(name_or_dir)
     family = content.get("model_type")
-    if family not in ARCHITECTURES:
+    # GPT-2 is the one foreign model read (to warm-start from); a Llama or Qwen3 folder of someone else's has
+    # another tokenizer and settings our block does not describe, so only the folders export_hf.py wrote pass.
+    if family not in ARCHITECTURES or (family != "gpt2" and METADATA_KEY not in content):
         raise UserError(
-            f"{name_or_dir} holds a transformers model of type {family!r}: this repository reads OpenAI GPT-2 and "
-            f"the {', '.join(ARCHITECTURES)} folders export_hf.py writes"
+            f"{name_or_dir} holds a transformers model of type {family!r} that export_hf.py did not write: this "
+            f"repository reads OpenAI GPT-2 and the {', '.join(ARCHITECTURES)} folders export_hf.py writes"
         )
     kind = OPENAI_GPT2 if family == "gpt2" and METADATA_KEY not in content else EXPORTED
     fields, state_dict = from_transformers(content, read_folder_weights(name_or_dir))

@@ -9,8 +9,12 @@ the incoming gradient: no logits are kept for the backward pass and none are rec
 computation (the reference, and what the model did before), "liger" the fused Triton kernel of the
 liger-kernel package (CUDA only, optional: requirements-gpu.txt).
 
+With softcap c > 0 (the model's logit_softcap) the logits are c * tanh(logits / c) in every implementation,
+and "chunked" carries tanh's derivative into the gradients it computes.
+
 Invariant (tests/gptkit/model_parts/test_losses.py): "chunked" gives the loss and the gradients of hidden and weight of
-F.cross_entropy on the full logits, rows whose target is ignore_index left out of the mean, for any chunk size.
+F.cross_entropy on the full (soft-capped) logits, rows whose target is ignore_index left out of the mean, for any
+chunk size.
 """
 
 import torch
@@ -41,9 +45,22 @@ def rows_per_chunk(rows, vocab_size, max_logits=CHUNK_LOGITS):
     return min(rows, 1 << (fitting.bit_length() - 1))
 
 
-def chunk_losses(hidden, weight, targets, ignore_index, with_gradient):
-    """Per-row losses of one chunk (0 where ignored) and, if asked, d(sum of losses)/d(logits) in fp32."""
-    logits = F.linear(hidden, weight).float()  # (rows, vocab), the only full-width tensor of this chunk
+def soft_cap(logits, cap):
+    """cap * tanh(logits / cap) in fp32, smooth and within (-cap, cap); the logits as they are when cap is 0."""
+    return cap * torch.tanh(logits.float() / cap) if cap else logits
+
+
+def capped_logits(hidden, weight, softcap):
+    """The logits hidden @ weight.T in fp32, soft-capped when softcap > 0: softcap * tanh(logits / softcap),
+    computed in place (a chunk's logits exist once), so for computations without autograd."""
+    logits = F.linear(hidden, weight).float()
+    return logits.div_(softcap).tanh_().mul_(softcap) if softcap else logits
+
+
+def chunk_losses(hidden, weight, targets, ignore_index, with_gradient, softcap=0.0):
+    """Per-row losses of one chunk (0 where ignored) and, if asked, d(sum of losses)/d(logits) in fp32, the logits
+    before the soft cap."""
+    logits = capped_logits(hidden, weight, softcap)  # (rows, vocab), the only full-width tensor of this chunk
     counted = targets != ignore_index
     safe_targets = torch.where(counted, targets, 0)[:, None]  # any valid index; the row is zeroed below
     log_normaliser = logits.logsumexp(dim=-1)
@@ -51,8 +68,12 @@ def chunk_losses(hidden, weight, targets, ignore_index, with_gradient):
     if not with_gradient:
         return losses, None
     # the gradient of -log softmax at the target: softmax minus the target's one-hot, zero for ignored rows
+    # (c tanh(z / c))' = 1 - tanh(z / c)^2, from the capped logits before they turn into probabilities
+    cap_slope = (logits / softcap).square_().neg_().add_(1) if softcap else None
     grad_logits = logits.sub_(log_normaliser[:, None]).exp_()
     grad_logits.scatter_add_(1, safe_targets, torch.full_like(safe_targets, -1.0, dtype=grad_logits.dtype))
+    if cap_slope is not None:
+        grad_logits.mul_(cap_slope)
     return losses, grad_logits.mul_(counted[:, None])
 
 
@@ -60,7 +81,7 @@ class ChunkedLinearCrossEntropy(torch.autograd.Function):
     """Mean cross-entropy of hidden @ weight.T whose gradients are computed during the forward pass."""
 
     @staticmethod
-    def forward(ctx, hidden, weight, targets, ignore_index, chunk_rows):
+    def forward(ctx, hidden, weight, targets, ignore_index, chunk_rows, softcap):
         dtype = matmul_dtype(hidden)
         weight_in_dtype = weight.to(dtype)
         counted = (targets != ignore_index).sum()  # the mean's denominator, as F.cross_entropy's
@@ -70,7 +91,8 @@ class ChunkedLinearCrossEntropy(torch.autograd.Function):
         for start in range(0, hidden.size(0), chunk_rows):
             rows = slice(start, start + chunk_rows)
             hidden_chunk = hidden[rows].to(dtype)
-            losses, grad_logits = chunk_losses(hidden_chunk, weight_in_dtype, targets[rows], ignore_index, True)
+            chunk = (hidden_chunk, weight_in_dtype, targets[rows], ignore_index, True, softcap)
+            losses, grad_logits = chunk_losses(*chunk)
             loss_sum += losses.sum()
             grad_logits = grad_logits.div_(counted).to(dtype)
             grad_hidden[rows] = grad_logits @ weight_in_dtype
@@ -84,10 +106,10 @@ class ChunkedLinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_loss):
         grad_hidden, grad_weight = ctx.saved_tensors
-        return grad_hidden * grad_loss, (grad_weight * grad_loss).to(ctx.weight_dtype), None, None, None
+        return grad_hidden * grad_loss, (grad_weight * grad_loss).to(ctx.weight_dtype), None, None, None, None
 
 
-def token_losses(hidden, weight, targets, ignore_index, chunk_rows):
+def token_losses(hidden, weight, targets, ignore_index, chunk_rows, softcap=0.0):
     """Per-row losses (0 where ignored), chunk by chunk, without gradient: for evaluation."""
     dtype = matmul_dtype(hidden)
     weight_in_dtype = weight.to(dtype)
@@ -95,14 +117,16 @@ def token_losses(hidden, weight, targets, ignore_index, chunk_rows):
     with torch.no_grad():
         for start in range(0, hidden.size(0), chunk_rows):
             rows = slice(start, start + chunk_rows)
-            losses.append(chunk_losses(hidden[rows].to(dtype), weight_in_dtype, targets[rows], ignore_index, False)[0])
+            chunk = (hidden[rows].to(dtype), weight_in_dtype, targets[rows], ignore_index, False, softcap)
+            losses.append(chunk_losses(*chunk)[0])
     return torch.cat(losses)
 
 
 def linear_cross_entropy(
-    hidden, weight, targets, ignore_index=-1, reduction="mean", implementation="chunked", chunk_rows=None
+    hidden, weight, targets, ignore_index=-1, reduction="mean", implementation="chunked", chunk_rows=None, softcap=0.0
 ):
-    """Cross-entropy of the logits hidden @ weight.T (hidden: (..., C), weight: (vocab, C), targets: (...)).
+    """Cross-entropy of the logits hidden @ weight.T (hidden: (..., C), weight: (vocab, C), targets: (...)),
+    soft-capped to softcap * tanh(logits / softcap) when softcap > 0.
 
     reduction "mean" averages over the rows whose target is not ignore_index; "none" gives each row's loss
     (0 where ignored) in targets' shape. chunk_rows overrides the chunk size (tests use small ones).
@@ -116,12 +140,13 @@ def linear_cross_entropy(
     if implementation == "liger" and reduction == "mean":
         from liger_kernel.transformers import LigerFusedLinearCrossEntropyLoss
 
-        return LigerFusedLinearCrossEntropyLoss(ignore_index=ignore_index)(weight, hidden, targets)
+        capped = {"softcap": softcap} if softcap else {}  # liger's kernel caps as c * tanh(z / c) too
+        return LigerFusedLinearCrossEntropyLoss(ignore_index=ignore_index, **capped)(weight, hidden, targets)
     if implementation == "full" or (reduction == "none" and wants_gradient):
-        logits = F.linear(hidden, weight).float()
+        logits = soft_cap(F.linear(hidden, weight).float(), softcap)
         losses = F.cross_entropy(logits, targets, ignore_index=ignore_index, reduction=reduction)
         return losses.view(shape) if reduction == "none" else losses
     if wants_gradient:
-        return ChunkedLinearCrossEntropy.apply(hidden, weight, targets, ignore_index, chunk_rows)
-    losses = token_losses(hidden, weight, targets, ignore_index, chunk_rows)
+        return ChunkedLinearCrossEntropy.apply(hidden, weight, targets, ignore_index, chunk_rows, softcap)
+    losses = token_losses(hidden, weight, targets, ignore_index, chunk_rows, softcap)
     return losses.view(shape) if reduction == "none" else losses.sum() / (targets != ignore_index).sum()

@@ -1,10 +1,18 @@
 """
 The optimizer of a training run: AdamW for every parameter, or Muon for the hidden weight matrices and AdamW
-for the rest (embeddings, output head, LayerNorm gains, biases, MoE router).
+for the rest (embeddings, output head, norm gains, biases, residual scalars, MoE router).
 
-Invariants the tests check: every trainable parameter is in exactly one optimizer; AdamW alone gives the same
-param groups (decay on >= 2-D weights) as the optimizer this repository always had; an MoE layer's stacked
-experts each get exactly the update torch's Muon gives that expert's matrix on its own.
+AdamW's peak LR is learning_rate for every parameter unless the config names a rate for a role (as nanochat
+sets them, and the depth dial derives them): embedding_lr for the lookup tables (token embedding, learned
+positions, value embeddings), unembedding_lr for an untied output head, scalar_lr for every parameter of
+fewer than two dimensions (norm gains, biases, residual scalars); the other matrices keep learning_rate.
+Weight decay applies to the matrices and tables, never to the scalars.
+
+Invariants the tests check: every trainable parameter is in exactly one optimizer and one group, with the
+peak LR the config names for its role; without role LRs AdamW has the same two param groups (decay on >= 2-D
+weights) as the optimizer this repository always had; a resume takes up the groups' state and the config's
+peaks; an MoE layer's stacked experts each get exactly the update torch's Muon gives that expert's matrix on
+its own.
 """
 
 import contextlib
@@ -26,24 +34,63 @@ def goes_to_muon(name, parameter):
     return name.endswith(MUON_MATRICES) and parameter.dim() == 2
 
 
-def build_adamw(named_parameters, weight_decay, learning_rate, betas, device_type):
-    """AdamW with weight decay on matrices (and embeddings) only; biases and LayerNorm gains are not decayed."""
-    decay, no_decay = [], []
-    for name, p in named_parameters:
-        if p.requires_grad:
+# AdamW's roles besides the other matrices (which keep learning_rate) and the config key of each one's peak LR
+ROLE_LRS = {"embedding": "embedding_lr", "unembedding": "unembedding_lr", "scalar": "scalar_lr"}
+EMBEDDING_TABLES = ("transformer.wte.", "transformer.wpe.", "transformer.ve.")
+
+
+def role_of(name, parameter):
+    if name.startswith(EMBEDDING_TABLES):
+        return "embedding"
+    if name == "lm_head.weight":  # listed only when untied: a tied head is the token embedding
+        return "unembedding"
+    return "scalar" if parameter.dim() < 2 or name.endswith("bias") else "matrix"  # an MoE's biases are 2-D
+
+
+def build_adamw(named_parameters, weight_decay, learning_rate, betas, device_type, role_lrs=None):
+    """AdamW with weight decay on matrices (and embeddings) only; biases and norm gains are not decayed.
+    role_lrs: {role: peak LR} of the roles with their own (ROLE_LRS); without any, the two groups this repository
+    always had (decay, no decay), else a group per role, the other matrices at learning_rate."""
+    if role_lrs:
+        groups = role_groups(named_parameters, weight_decay, learning_rate, role_lrs)
+    else:
+        decay, no_decay = [], []
+        for name, p in named_parameters:
             (decay if p.dim() >= 2 and not name.endswith("bias") else no_decay).append(p)
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    for group in groups:
-        group["peak_lr"] = learning_rate  # the schedule scales each group relative to its own peak
+        groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        groups = [{**group, "peak_lr": learning_rate} for group in groups]  # the schedule scales each from its peak
     fused = device_type == "cuda" and "fused" in inspect.signature(torch.optim.AdamW).parameters
     return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, fused=fused)
+
+
+def role_groups(named_parameters, weight_decay, learning_rate, role_lrs):
+    """A param group per role that has parameters, each with its peak LR; the scalars are not decayed."""
+    by_role = {role: [] for role in (*ROLE_LRS, "matrix")}
+    for name, p in named_parameters:
+        by_role[role_of(name, p)].append(p)
+    if "unembedding" in role_lrs and not by_role["unembedding"]:
+        raise UserError(
+            "unembedding_lr is set, but the output head is the token embedding (tie_embeddings=True): set "
+            "tie_embeddings=False, or leave unembedding_lr unset"
+        )
+    return [
+        {
+            "params": params,
+            "role": role,
+            "peak_lr": role_lrs.get(role, learning_rate),
+            "weight_decay": 0.0 if role == "scalar" else weight_decay,
+        }
+        for role, params in by_role.items()
+        if params
+    ]
 
 
 def build_optimizer(named_parameters, cfg, device_type):
     """The optimizer cfg.optimizer names, over the trainable ones of named_parameters (a model's
     named_parameters(): a weight shared by two modules, like tied embeddings, is listed once)."""
     named = [(name, p) for name, p in named_parameters if p.requires_grad]
-    adamw_settings = (cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), device_type)
+    role_lrs = {role: getattr(cfg, key) for role, key in ROLE_LRS.items() if getattr(cfg, key) is not None}
+    adamw_settings = (cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), device_type, role_lrs)
     if cfg.optimizer == "adamw":
         return build_adamw(named, *adamw_settings)
     hidden = [p for name, p in named if goes_to_muon(name, p)]
@@ -60,13 +107,19 @@ def build_optimizer(named_parameters, cfg, device_type):
 
 def load_optimizer_state(optimizer, state, cfg):
     """Take up a checkpoint's optimizer state. The peaks of the LR schedule stay the config's, as the schedule
-    itself does, so a resumed run may change learning_rate or muon_lr (other hyperparameters are the
-    checkpoint's, as torch restores them)."""
+    itself does, so a resumed run may change learning_rate, muon_lr or a role's LR (other hyperparameters are
+    the checkpoint's, as torch restores them); it may not switch role LRs on or off, which regroups AdamW."""
     saved = "muon" if set(state) == {"muon", "adamw"} else "adamw"
     if saved != cfg.optimizer:
         raise UserError(f"the checkpoint was trained with optimizer={saved!r}; resume with --optimizer={saved}")
     with config_peaks_kept(optimizer):
-        optimizer.load_state_dict(state)
+        try:
+            optimizer.load_state_dict(state)
+        except ValueError as e:  # torch: another number of groups, or groups of other sizes
+            raise UserError(
+                f"the checkpoint's optimizer has other param groups than this run's ({e}): resume with the "
+                "embedding_lr, unembedding_lr and scalar_lr it was trained with, each set or unset as then"
+            ) from None
 
 
 @contextlib.contextmanager

@@ -82,3 +82,12 @@ def test_zero_intervals_and_the_documented_choices_are_valid(tmp_path):
     TrainConfig(**off, hellaswag_interval=0, micro_batch_size="auto", init_from=str(tmp_path), device="cuda:1")
     for dtype in ("auto", "float32", "bfloat16", "float16"):
         assert TrainConfig(dtype=dtype, init_from="gpt2-medium").dtype == dtype
+
+
+def test_the_depth_dial_keys_are_keys_only_where_model_settings_are_read():
+    from model import GPTConfig  # a config class with n_layer: the depth dial's keys are keys too
+
+    with pytest.raises(UserError, match="unknown config key 'depth'"):
+        load_config(["--depth=4"], Settings)
+    model_config, train_config = load_config(["--depth=4"], GPTConfig, TrainConfig)
+    assert (model_config.n_layer, model_config.n_embd, train_config.warmup_iters) == (4, 256, 40)

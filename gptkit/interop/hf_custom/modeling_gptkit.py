@@ -1,7 +1,9 @@
 """
 A gptkit GPT (model.py) in transformers' PreTrainedModel API, for the folders export_hf.py writes when
-transformers has no architecture of that shape: Mixture of Experts MLPs (GeLU experts, softmax top-k routing),
-or learned positions with grouped-query attention. It loads with
+transformers has no architecture of that shape: Mixture of Experts MLPs (softmax top-k routing), learned
+positions with grouped-query attention, and the block toggles no architecture combines as model.py does
+(LayerNorm or RMSNorm with or without gains, QK-norm, GeLU, ReLU² or SwiGLU, logit soft-capping, a normalised
+embedding, per-layer residual scalars, value embeddings). It loads with
 `AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=True)` and generates with transformers' KV cache.
 
 The invariant its tests check: on the same weights (the same parameter names as model.py's GPT) it gives
@@ -41,6 +43,50 @@ def rotate(x, cos, sin):
     return torch.cat([first * cos - second * sin, second * cos + first * sin], dim=-1).type_as(x)
 
 
+RMS_NORM_EPS = 1e-6  # model.py's
+
+
+class RMSNorm(nn.Module):
+    """x / rms(x) over the last dimension, in fp32, times a learned gain where there is one."""
+
+    def __init__(self, size, gains):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(size)) if gains else None
+
+    def forward(self, x):
+        x32 = x.float()
+        y = (x32 * torch.rsqrt(x32.square().mean(dim=-1, keepdim=True) + RMS_NORM_EPS)).type_as(x)
+        return y * self.weight if self.weight is not None else y
+
+
+def make_norm(config, size=None):
+    size = size or config.n_embd
+    if config.norm == "rmsnorm":
+        return RMSNorm(size, config.norm_weights)
+    return nn.LayerNorm(size, bias=config.bias, elementwise_affine=config.norm_weights)
+
+
+def mlp_hidden(config):
+    if config.mlp_width is not None:
+        return config.mlp_width
+    return 8 * config.n_embd // 3 if config.mlp_activation == "swiglu" else 4 * config.n_embd
+
+
+def activate(h, activation):
+    """GeLU (tanh), ReLU² or SwiGLU, whose input is the gate and the up projection side by side."""
+    if activation == "gelu":
+        return F.gelu(h, approximate="tanh")
+    if activation == "relu2":
+        return F.relu(h).square()
+    gate, up = h.chunk(2, dim=-1)
+    return F.silu(gate) * up
+
+
+def has_value_embedding(layer_index, n_layer):
+    """Every other layer, counted back from the last, has a value embedding."""
+    return (n_layer - 1 - layer_index) % 2 == 0
+
+
 def attention_mask_4d(padding_mask, past_length, new_length, device):
     """None where plain causal attention is right (no padding, and no cached prefix read by several new tokens),
     else a boolean (B or 1, 1, T, past + T) mask: a token sees the non-padding tokens up to itself, and always
@@ -66,13 +112,23 @@ class GPTKitAttention(nn.Module):
         self.widths = [config.n_embd, config.n_kv_head * self.head_size, config.n_kv_head * self.head_size]
         self.c_attn = nn.Linear(config.n_embd, sum(self.widths), bias=config.bias)
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        if config.qk_norm:
+            self.q_norm = RMSNorm(self.head_size, config.norm_weights)
+            self.k_norm = RMSNorm(self.head_size, config.norm_weights)
+        if config.value_embeddings and has_value_embedding(layer_index, config.n_layer):
+            self.ve_gate = nn.Linear(min(12, config.n_embd), config.n_kv_head, bias=False)
 
-    def forward(self, x, rotary, cache, mask):
+    def forward(self, x, rotary, cache, mask, value_embedding=None):
         batch, length, width = x.shape
         queries, keys, values = (
-            part.view(batch, length, -1, self.head_size).transpose(1, 2)
-            for part in self.c_attn(x).split(self.widths, dim=2)
+            part.view(batch, length, -1, self.head_size) for part in self.c_attn(x).split(self.widths, dim=2)
         )
+        if value_embedding is not None:  # the token's value embedding, 2 sigmoid(gate) of it per key/value head
+            gate = 2 * torch.sigmoid(self.ve_gate(x[..., : self.ve_gate.in_features]))
+            values = values + gate.unsqueeze(-1) * value_embedding.view_as(values)
+        if hasattr(self, "q_norm"):
+            queries, keys = self.q_norm(queries), self.k_norm(keys)
+        queries, keys, values = queries.transpose(1, 2), keys.transpose(1, 2), values.transpose(1, 2)
         if rotary is not None:
             queries, keys = rotate(queries, *rotary), rotate(keys, *rotary)
         if cache is not None:
@@ -91,24 +147,27 @@ class GPTKitAttention(nn.Module):
 class GPTKitMLP(nn.Module):
     def __init__(self, config):
         super().__init__()
-        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
-        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.activation = config.mlp_activation
+        gates = 2 if config.mlp_activation == "swiglu" else 1
+        self.c_fc = nn.Linear(config.n_embd, gates * mlp_hidden(config), bias=config.bias)
+        self.c_proj = nn.Linear(mlp_hidden(config), config.n_embd, bias=config.bias)
 
     def forward(self, x):
-        return self.c_proj(F.gelu(self.c_fc(x), approximate="tanh"))
+        return self.c_proj(activate(self.c_fc(x), self.activation))
 
 
 class GPTKitExperts(nn.Module):
-    """n_expert GeLU MLPs stacked along a first dimension; a softmax router picks n_expert_active per token and
+    """n_expert MLPs stacked along a first dimension; a softmax router picks n_expert_active per token and
     their outputs are mixed by the router's probabilities, renormalised over the chosen experts."""
 
     def __init__(self, config):
         super().__init__()
-        width, hidden, count = config.n_embd, 4 * config.n_embd, config.n_expert
-        self.top_k = config.n_expert_active
+        width, hidden, count = config.n_embd, mlp_hidden(config), config.n_expert
+        fc_width = hidden * (2 if config.mlp_activation == "swiglu" else 1)
+        self.top_k, self.activation = config.n_expert_active, config.mlp_activation
         self.router = nn.Linear(width, count, bias=False)
-        self.fc_weight = nn.Parameter(torch.empty(count, width, hidden))
-        self.fc_bias = nn.Parameter(torch.empty(count, hidden)) if config.bias else None
+        self.fc_weight = nn.Parameter(torch.empty(count, width, fc_width))
+        self.fc_bias = nn.Parameter(torch.empty(count, fc_width)) if config.bias else None
         self.proj_weight = nn.Parameter(torch.empty(count, hidden, width))
         self.proj_bias = nn.Parameter(torch.empty(count, width)) if config.bias else None
 
@@ -125,7 +184,7 @@ class GPTKitExperts(nn.Module):
             hidden = tokens[rows] @ self.fc_weight[expert]
             if self.fc_bias is not None:
                 hidden = hidden + self.fc_bias[expert]
-            y = F.gelu(hidden, approximate="tanh") @ self.proj_weight[expert]
+            y = activate(hidden, self.activation) @ self.proj_weight[expert]
             if self.proj_bias is not None:
                 y = y + self.proj_bias[expert]
             out.index_add_(0, rows, y * mix[rows, slots, None].to(y.dtype))
@@ -137,12 +196,12 @@ class GPTKitBlock(nn.Module):
 
     def __init__(self, config, layer_index):
         super().__init__()
-        self.ln_1, self.ln_2 = (nn.LayerNorm(config.n_embd, bias=config.bias) for _ in range(2))
+        self.ln_1, self.ln_2 = make_norm(config), make_norm(config)
         self.attn = GPTKitAttention(config, layer_index)
         self.mlp = GPTKitExperts(config) if config.n_expert else GPTKitMLP(config)
 
-    def forward(self, x, rotary, cache, mask):
-        x = x + self.attn(self.ln_1(x), rotary, cache, mask)
+    def forward(self, x, rotary, cache, mask, value_embedding=None):
+        x = x + self.attn(self.ln_1(x), rotary, cache, mask, value_embedding)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -158,11 +217,20 @@ class GPTKitForCausalLM(PreTrainedModel, GenerationMixin):
         parts = dict(
             wte=nn.Embedding(config.vocab_size, config.n_embd),
             h=nn.ModuleList([GPTKitBlock(config, i) for i in range(config.n_layer)]),
-            ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
+            ln_f=make_norm(config),
         )
+        if config.embedding_norm:
+            parts["ln_e"] = make_norm(config)
+        if config.value_embeddings:
+            kv_width = config.n_kv_head * (config.n_embd // config.n_head)
+            layers = [i for i in range(config.n_layer) if has_value_embedding(i, config.n_layer)]
+            parts["ve"] = nn.ModuleDict({str(i): nn.Embedding(config.vocab_size, kv_width) for i in layers})
         if config.pos_emb == "learned":
             parts["wpe"] = nn.Embedding(config.block_size, config.n_embd)
         self.transformer = nn.ModuleDict(parts)
+        if config.residual_scalars:  # before block i: x = resid_scales[i] x + x0_scales[i] x0
+            self.resid_scales = nn.Parameter(torch.ones(config.n_layer))
+            self.x0_scales = nn.Parameter(torch.zeros(config.n_layer))
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.post_init()
 
@@ -174,6 +242,11 @@ class GPTKitForCausalLM(PreTrainedModel, GenerationMixin):
             for bias in (module.fc_bias, module.proj_bias):
                 if bias is not None:
                     init.zeros_(bias)
+        if isinstance(module, RMSNorm) and module.weight is not None:
+            init.ones_(module.weight)
+        if isinstance(module, GPTKitForCausalLM) and module.config.residual_scalars:
+            init.ones_(module.resid_scales)
+            init.zeros_(module.x0_scales)
 
     def get_input_embeddings(self):
         return self.transformer.wte
@@ -207,10 +280,21 @@ class GPTKitForCausalLM(PreTrainedModel, GenerationMixin):
             x = x + self.transformer.wpe(position_ids)
         else:
             rotary = rotary_tables(self.config, position_ids)
+        if self.config.embedding_norm:
+            x = self.transformer.ln_e(x)
+        x0 = x
         mask = attention_mask_4d(attention_mask, past_length, length, input_ids.device)
-        for block in self.transformer.h:
-            x = block(x, rotary, cache, mask)
+        for i, block in enumerate(self.transformer.h):
+            if self.config.residual_scalars:
+                x = self.resid_scales[i] * x + self.x0_scales[i] * x0
+            value_embedding = None
+            if self.config.value_embeddings and has_value_embedding(i, self.config.n_layer):
+                value_embedding = self.transformer.ve[str(i)](input_ids)
+            x = block(x, rotary, cache, mask, value_embedding)
         logits = self.lm_head(self.transformer.ln_f(x))
+        if self.config.logit_softcap:
+            cap = self.config.logit_softcap
+            logits = cap * torch.tanh(logits.float() / cap)
 
         loss = None
         if labels is not None:  # transformers' convention: labels are the inputs; the shift happens here

@@ -87,6 +87,34 @@ def test_transformers_reads_the_f32_file_as_our_model(files, family):
     assert torch.equal(theirs.generate(prompt, **options), ours.generate(prompt, 16, temperature=0))
 
 
+@pytest.mark.parametrize(
+    "toggles",
+    [
+        dict(norm="rmsnorm", mlp_activation="swiglu", n_head=6, n_kv_head=2),
+        dict(norm="rmsnorm", mlp_activation="swiglu", qk_norm=True, norm_weights=False, n_head=1, mlp_width=256),
+    ],
+    ids=["llama", "qwen3"],
+)
+def test_transformers_reads_the_rmsnorm_families_as_our_model(tmp_path, toggles):
+    """Llama's file holds each head's query and key rows reordered for llama.cpp's neighbouring pairs, which
+    transformers' reader puts back; transformers' reader takes Qwen3's head size as 128 whatever the file says
+    (llama.cpp reads it), so that model has heads of 128."""
+    torch.manual_seed(0)
+    width = 48 if toggles["n_head"] == 6 else 128
+    shape = dict(block_size=1024, vocab_size=50304, n_layer=2, n_embd=width, pos_emb="rope", rope_theta=500.0)
+    ours = GPT(GPTConfig(**shape, bias=False, tie_embeddings=False, **toggles)).eval()
+    with torch.no_grad():
+        for p in ours.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    path = write(ours, tmp_path / "model.gguf")
+    theirs = load(path)
+    assert type(theirs).__name__ == ("Qwen3ForCausalLM" if ours.config.qk_norm else "LlamaForCausalLM")
+    idx = torch.randint(0, 50257, (2, 48))
+    with torch.no_grad():
+        assert (theirs(idx).logits - ours(idx)[0]).abs().max().item() <= 1e-4
+    assert theirs.config.rms_norm_eps == pytest.approx(1e-6) and theirs.config.rope_parameters["rope_theta"] == 500
+
+
 def q8_0(weight):
     """llama.cpp's q8_0, computed here as ggml-quants.c does it: each block of 32 values along a row becomes
     whole steps of max|block| / 127 (times 1/step, rounded half away from zero, as C's roundf), and the step is
@@ -246,6 +274,11 @@ def test_what_gguf_cannot_hold_is_refused_saying_why_and_what_works(tmp_path):
         {**rope, "n_expert": 4}
     )
     assert "grouped-query" in refusal({**rope, "pos_emb": "learned"})
+    assert "compute GeLU, not ReLU²" in refusal({**rope, "mlp_activation": "relu2"})
+    assert "not checked here" in refusal({**rope, "norm": "rmsnorm"})  # Arcee
+    rms_swiglu = {**rope, "n_embd": 48, "norm": "rmsnorm", "mlp_activation": "swiglu"}
+    assert "llama and qwen3 without biases only" in refusal(rms_swiglu)
+    assert "no architecture for this block" in refusal({**rms_swiglu, "bias": False, "logit_softcap": 15.0})
     assert "refuses byte-level tokenizers" in refusal(rope, tokenizer="bytes")
     message = refusal({**rope, "rope_scaling": "dynamic", "rope_scaling_factor": 2.0})
     assert "no GGUF for dynamic RoPE scaling" in message and "past 1024 tokens" in message

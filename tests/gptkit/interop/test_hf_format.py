@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from gptkit.errors import UserError
-from gptkit.interop.hf_format import family_of, from_transformers, write_folder
+from gptkit.interop import hf_format
+from gptkit.interop.hf_format import ARCHITECTURES, family_of, from_transformers, write_folder
 from gptkit.interop.pretrained import EXPORTED, read_folder_config, read_folder_weights, read_pretrained
 from gptkit.model_parts.rope import rope_tables
 from model import GPT, GPTConfig, KVCache, apply_rope
@@ -180,10 +181,92 @@ def test_foreign_settings_model_py_cannot_compute_are_named(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(content))
     with pytest.raises(UserError, match="cannot compute: hidden_act, sliding_window"):
         GPT.from_pretrained(str(tmp_path))
-    content["model_type"] = "llama"
+    content["model_type"] = "mistral"
     (tmp_path / "config.json").write_text(json.dumps(content))
-    with pytest.raises(UserError, match="'llama'"):
+    with pytest.raises(UserError, match="'mistral'"):
         GPT.from_pretrained(str(tmp_path))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The block toggles (issue 28): each combination to the architecture that computes it, or to the custom code
+
+RMS_SWIGLU = dict(norm="rmsnorm", mlp_activation="swiglu", bias=False)
+EVERY_TOGGLE = dict(
+    norm="rmsnorm",
+    norm_weights=False,
+    qk_norm=True,
+    mlp_activation="relu2",
+    logit_softcap=15.0,
+    embedding_norm=True,
+    residual_scalars=True,
+    value_embeddings=True,
+    tie_embeddings=False,
+    bias=False,
+)
+BLOCK_CASES = [  # (toggles, family)
+    (dict(mlp_activation="relu2"), "starcoder2"),
+    (dict(pos_emb="learned", n_kv_head=6, mlp_activation="relu2", norm_weights=False), "gpt2"),
+    (RMS_SWIGLU, "llama"),
+    (dict(RMS_SWIGLU, bias=True, tie_embeddings=False, mlp_width=40), "llama"),
+    ({**RMS_SWIGLU, "qk_norm": True}, "qwen3"),
+    ({**RMS_SWIGLU, "qk_norm": True, "norm_weights": False}, "qwen3"),
+    (dict(norm="rmsnorm", mlp_activation="relu2"), "arcee"),
+    (dict(norm="rmsnorm", norm_weights=False, bias=False), "arcee"),
+    ({**RMS_SWIGLU, "qk_norm": True, "bias": True}, "gptkit"),  # Qwen3's MLP has no biases
+    (dict(qk_norm=True), "gptkit"),  # QK-norm with LayerNorm
+    (dict(logit_softcap=30.0), "gptkit"),
+    (EVERY_TOGGLE, "gptkit"),
+    ({**EVERY_TOGGLE, "pos_emb": "learned"}, "gptkit"),
+    ({**RMS_SWIGLU, "qk_norm": True, "n_expert": 4, "value_embeddings": True}, "gptkit"),
+]
+
+
+def block_model(toggles):
+    """A tiny model (head size 8, SwiGLU's width whole) whose every weight is random."""
+    torch.manual_seed(0)
+    shape = dict(block_size=48, vocab_size=300, n_layer=3, n_head=6, n_kv_head=2, n_embd=48, rope_theta=500.0)
+    model = GPT(GPTConfig(**{**shape, "pos_emb": "rope", **toggles})).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    return model
+
+
+@pytest.mark.parametrize("toggles,family", BLOCK_CASES, ids=lambda v: ",".join(v) if isinstance(v, dict) else v)
+def test_each_block_goes_to_the_architecture_that_computes_it(tmp_path, toggles, family):
+    ours = block_model(toggles)
+    assert export(ours, tmp_path) == family
+    theirs = load_transformers(tmp_path)
+    assert type(theirs).__name__ == ARCHITECTURES[family]
+    idx = torch.randint(0, 300, (2, 40))
+    with torch.no_grad():
+        assert (ours(idx)[0] - theirs(idx).logits).abs().max().item() <= 1e-4
+    prompt = idx[:, :6]
+    options = dict(attention_mask=torch.ones_like(prompt), max_new_tokens=10, do_sample=False, eos_token_id=None)
+    assert torch.equal(theirs.generate(prompt, **options), ours.generate(prompt, 10, temperature=0))
+    fields, state_dict = from_transformers(read_folder_config(tmp_path), read_folder_weights(tmp_path))
+    assert GPTConfig(**fields) == ours.config
+    assert state_dict.keys() == ours.state_dict().keys()
+    assert all(torch.equal(state_dict[name], tensor) for name, tensor in ours.state_dict().items())
+
+
+def test_a_folder_whose_norm_gains_were_trained_reads_back_with_gains(tmp_path):
+    """A model without norm gains exports gains of one; once training in transformers has moved them, the folder
+    is a model with gains (as a bias-free model's folder with trained biases is one with biases)."""
+    ours = block_model({**RMS_SWIGLU, "norm_weights": False})
+    export(ours, tmp_path)
+    tensors = read_folder_weights(tmp_path)
+    assert torch.equal(tensors["model.norm.weight"], torch.ones(48))
+    tensors["model.norm.weight"] = torch.full((48,), 2.0)
+    fields, state_dict = from_transformers(read_folder_config(tmp_path), tensors)
+    assert fields["norm_weights"] and torch.equal(state_dict["transformer.ln_f.weight"], torch.full((48,), 2.0))
+    assert GPT(GPTConfig(**fields)).load_state_dict(state_dict)
+
+
+def test_rms_norm_epsilon_is_model_pys():
+    import model
+
+    assert hf_format.RMS_NORM_EPS == model.RMS_NORM_EPS
 
 
 def test_family_follows_the_toggles():

@@ -64,13 +64,15 @@ def test_each_load_reads_config_json_once(tiny_hf_gpt2, tmp_path, monkeypatch):
         reads.clear()
 
 
-def test_a_foreign_folder_is_refused_in_one_line_before_its_weights_are_read(tmp_path):
-    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama", "hidden_size": 32}))
+@pytest.mark.parametrize("model_type", ["mistral", "llama"])  # llama: a family we export, but not our folder
+def test_a_foreign_folder_is_refused_in_one_line_before_its_weights_are_read(tmp_path, model_type):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": model_type, "hidden_size": 32}))
     with pytest.raises(UserError) as error:  # no weights in the folder: the refusal comes first
         read_pretrained(tmp_path)
     assert str(error.value) == (
-        f"{tmp_path} holds a transformers model of type 'llama': this repository reads OpenAI GPT-2 and the gpt2, "
-        "starcoder2, gptkit folders export_hf.py writes"
+        f"{tmp_path} holds a transformers model of type {model_type!r} that export_hf.py did not write: this "
+        "repository reads OpenAI GPT-2 and the gpt2, starcoder2, gptkit, llama, qwen3, arcee folders export_hf.py "
+        "writes"
     )
 
 

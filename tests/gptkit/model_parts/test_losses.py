@@ -38,6 +38,25 @@ def test_chunked_loss_and_gradients_equal_cross_entropy_on_the_logits(chunk_rows
     assert grad_hidden[::5].abs().max() == 0 and chunked_grad_hidden[::5].abs().max() == 0  # ignored rows
 
 
+@pytest.mark.parametrize("implementation,chunk_rows", [("chunked", None), ("chunked", 8), ("full", None)])
+def test_soft_capped_loss_and_gradients_equal_cross_entropy_on_capped_logits(implementation, chunk_rows):
+    """softcap c: the loss of c * tanh(logits / c), its gradients through tanh (the chunked kind computes them
+    itself); the logits here reach 15, so a cap of 2 changes the loss a great deal."""
+    hidden, weight, targets = problem()
+    logits = hidden @ weight.t()
+    capped_loss = F.cross_entropy(2.0 * torch.tanh(logits / 2.0), targets, ignore_index=-1)
+    expected = [capped_loss, *torch.autograd.grad(capped_loss, (hidden, weight))]
+    loss = linear_cross_entropy(hidden, weight, targets, -1, "mean", implementation, chunk_rows, softcap=2.0)
+    got = [loss, *torch.autograd.grad(loss, (hidden, weight))]
+    for ours, theirs in zip(got, expected):
+        torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
+    assert abs(capped_loss.item() - reference(hidden, weight, targets)[0].item()) > 1
+    with torch.no_grad():  # and the evaluation path, per row
+        rows = linear_cross_entropy(hidden, weight, targets, -1, "none", implementation, chunk_rows, softcap=2.0)
+        expected_rows = F.cross_entropy(2.0 * torch.tanh(logits / 2.0), targets, ignore_index=-1, reduction="none")
+        torch.testing.assert_close(rows, expected_rows, rtol=1e-5, atol=1e-6)
+
+
 def test_only_the_inputs_that_need_a_gradient_get_one():
     hidden, weight, targets = problem()
     frozen = weight.detach()

@@ -146,3 +146,80 @@ def test_resuming_with_the_other_optimizer_is_refused_and_peaks_come_from_the_co
 def test_unknown_choices_name_the_valid_ones(key, value):
     with pytest.raises(UserError, match=f"{key} must be one of"):
         TrainConfig(**{key: value})
+
+
+# ----------------------------------------------------------------------------------------------------------
+# AdamW's peak LR by role (embedding_lr, unembedding_lr, scalar_lr)
+
+NEW_BLOCK = dict(
+    norm="rmsnorm", qk_norm=True, residual_scalars=True, value_embeddings=True, tie_embeddings=False, n_kv_head=1
+)
+ROLE_LRS = dict(learning_rate=1e-3, embedding_lr=0.3, unembedding_lr=0.008, scalar_lr=0.005)
+
+
+def expected_role(name, parameter, optimizer):
+    """The role a parameter's name and shape say it has, written out from the module names."""
+    if name.startswith(("transformer.wte", "transformer.wpe", "transformer.ve.")):
+        return "embedding"
+    if name == "lm_head.weight":
+        return "unembedding"
+    if parameter.dim() == 1 or name.endswith("bias"):  # gains, biases, residual scalars
+        return "scalar"
+    hidden = name.endswith(("c_attn.weight", "c_proj.weight", "c_fc.weight", "fc_weight", "proj_weight"))
+    return "muon" if optimizer == "muon" and hidden else "matrix"
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "muon"])
+@pytest.mark.parametrize("settings", [NEW_BLOCK, {**NEW_BLOCK, "n_expert": 2, "pos_emb": "rope"}, {"bias": True}])
+def test_every_parameter_is_in_one_group_with_the_lr_of_its_role(optimizer, settings):
+    model = tiny_gpt(**settings)
+    lrs = {**ROLE_LRS, "unembedding_lr": None} if model.config.tie_embeddings else ROLE_LRS
+    cfg = TrainConfig(optimizer=optimizer, muon_lr=0.02, weight_decay=0.1, **lrs)
+    built = build_optimizer(model.named_parameters(), cfg, "cpu")
+    peaks = dict(embedding=0.3, unembedding=0.008, scalar=0.005, matrix=1e-3, muon=0.02)  # tied: the embedding's
+    group_of = {}
+    for group in built.param_groups:
+        for p in group["params"]:
+            assert id(p) not in group_of, "a parameter in two groups"
+            group_of[id(p)] = group
+    assert sorted(group_of) == ids(model.parameters())
+    for name, p in model.named_parameters():
+        role = expected_role(name, p, optimizer)
+        group = group_of[id(p)]
+        assert group["peak_lr"] == peaks[role], name
+        assert group.get("role", "muon") == role, name
+        if role != "muon":
+            assert group["weight_decay"] == (0.0 if role == "scalar" else 0.1), name
+
+
+def test_an_unembedding_lr_for_a_tied_head_is_one_line():
+    with pytest.raises(UserError, match="^unembedding_lr is set, but the output head is the token embedding"):
+        build_optimizer(tiny_gpt().named_parameters(), TrainConfig(unembedding_lr=0.01), "cpu")
+
+
+def test_role_groups_resume_with_their_state_and_the_configs_peaks():
+    cfg = TrainConfig(optimizer="muon", **ROLE_LRS)
+    model = tiny_gpt(**NEW_BLOCK)
+    optimizer = build_optimizer(model.named_parameters(), cfg, "cpu")
+    one_step(optimizer, model)
+    resumed = tiny_gpt(**NEW_BLOCK)
+    resumed.load_state_dict(model.state_dict())
+    later_cfg = TrainConfig(optimizer="muon", **{**ROLE_LRS, "embedding_lr": 0.1})  # a resume may change a rate
+    restored = build_optimizer(resumed.named_parameters(), later_cfg, "cpu")
+    load_optimizer_state(restored, copy.deepcopy(optimizer.state_dict()), later_cfg)
+    assert [g.get("role") for g in restored.param_groups] == [None, "embedding", "unembedding", "scalar", "matrix"]
+    assert [g["peak_lr"] for g in restored.param_groups] == [0.02, 0.1, 0.008, 0.005, 1e-3]
+    for group, saved in zip(restored.adamw.param_groups, optimizer.adamw.param_groups):
+        for p, q in zip(group["params"], saved["params"]):
+            assert torch.equal(restored.adamw.state[p]["exp_avg"], optimizer.adamw.state[q]["exp_avg"])
+    fresh = tiny_gpt(**NEW_BLOCK)  # the same rates: the same next step as the uninterrupted optimizer
+    fresh.load_state_dict(model.state_dict())
+    same = build_optimizer(fresh.named_parameters(), cfg, "cpu")
+    load_optimizer_state(same, copy.deepcopy(optimizer.state_dict()), cfg)
+    one_step(optimizer, model)
+    one_step(same, fresh)
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), fresh.parameters()))
+    plain = build_optimizer(tiny_gpt(**NEW_BLOCK).named_parameters(), TrainConfig(optimizer="muon"), "cpu")
+    with pytest.raises(UserError, match="other param groups than this run's") as error:
+        load_optimizer_state(plain, optimizer.state_dict(), TrainConfig(optimizer="muon"))
+    assert "\n" not in str(error.value)
