@@ -12,7 +12,7 @@
 #       -not -path "*/idlelib/*" | sort) --tokenizer bpe --vocab_size $V --out data/python_stdlib_bpe$V
 # Sized for: 2 CPU cores (idle), ~3 minutes of training per run (4 runs), 10 evaluations of 40 batches each
 # Command: python study.py run configs/tokenizer_study.py && python study.py report configs/tokenizer_study.py
-# Parameters: 0.47M to 3.42M (GPT-2: 3.42M; BPE 4096, 8192, 16384: 0.47M, 0.73M, 1.25M: the embedding is vocab_size x 64)
+# Parameters: 0.47M to 3.42M (GPT-2: 3.42M; BPE 4096, 8192, 16384: 0.47M, 0.73M, 1.25M: embedding vocab_size x 64)
 # Logbook result: not run yet (the commands above, on an idle machine)
 configs = ["configs/demo.py", "configs/python_stdlib.py"]
 settings = dict(eval_iters=40)  # 20k tokens per evaluation: 46 KB of text in GPT-2 tokens, ~80 KB in BPE 8192's
