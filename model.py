@@ -704,7 +704,7 @@ def main(argv):
     if args.depths is not None:
         return print_depth_table(args.configs, parse_depths(args.depths))
     if not args.configs:
-        raise UserError("give one or more config files (or --depths 4,8,12 for the depth dial's table)")
+        raise UserError("config files are required (or --depths 4,8,12 for the depth dial's table)")
     header = f"{'config':<40} {'total':>9} {'non-emb':>9} {'active':>9} {'GFLOPs/token':>13}"
     print(header)
     print("-" * len(header))

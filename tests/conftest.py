@@ -1,14 +1,22 @@
 """
-What several test files share: running a command as a user would, a tiny training run, small models, prepared
-data folders, and the invented HellaSwag examples.
+What several test files share: running a command in this process or as a user would, a tiny training run
+(trained once per session), tiny models, prepared data folders, and the invented HellaSwag examples.
 
-Test files mirror the code: tests/test_<command>.py for a root command, tests/gptkit/test_<module>.py for a part
-of the package. Helpers are imported with `from conftest import ...`; fixtures are found by pytest.
+Test files mirror the code: tests/test_<command>.py for a root command, tests/gptkit/<folder>/test_<module>.py
+for a part of the package. Helpers are imported with `from conftest import ...`; fixtures are found by pytest.
+
+Two tiers (pyproject.toml): `pytest` runs the fast one; the tests marked `integration` (several processes,
+torch.compile, whole trainings, transformers reading a whole GGUF vocabulary) join it in `make test-all` and CI.
+A bad input is checked by calling the command's main(argv) here (`pytest.raises(UserError)`); each command keeps
+one test through a real process (run_script) for what the user sees: one line on stderr and exit code 1.
 """
 
 import contextlib
+import importlib
+import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,6 +35,10 @@ if "TIKTOKEN_CACHE_DIR" not in os.environ and _cache.is_dir():
     os.environ["TIKTOKEN_CACHE_DIR"] = str(_cache)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WANDB_SILENT", "true")
+# pytest -n auto starts one worker per core: one thread each (in the worker and in the processes it starts)
+# instead of every worker's torch taking every core
+if "PYTEST_XDIST_WORKER" in os.environ:
+    os.environ["OMP_NUM_THREADS"] = "1"
 
 # Invented examples in HellaSwag's format (not taken from the dataset), one JSON object per line.
 HELLASWAG_EXAMPLES = ROOT / "tests" / "data" / "hellaswag_examples.jsonl"
@@ -36,6 +48,32 @@ def run_script(script, *args, cwd=ROOT, launcher=(sys.executable,), env=None):
     """Run one of the repository's scripts in a new process, as a user would; returns the CompletedProcess."""
     command = [*launcher, str(ROOT / script), *map(str, args)]
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=env, timeout=600)
+
+
+def run_command(script, *args):
+    """main(argv) of one of the repository's commands in this process, as run_main calls it: what it printed on
+    stdout. A bad input raises its UserError (pytest.raises); a command's run_script test shows the user's view.
+    The signal handlers a command sets (train.py and study.py stop cleanly on SIGTERM and Ctrl-C) are put back."""
+    main = importlib.import_module(script.removesuffix(".py")).main
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with contextlib.redirect_stdout(io.StringIO()) as printed:
+            main([str(arg) for arg in args])
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    return printed.getvalue()
+
+
+@contextlib.contextmanager
+def one_line_refusal(match):
+    """pytest.raises(UserError, match=match) around a call in this process, and the message is one line: what
+    errors.run_main prints after "error: " before it exits with code 1."""
+    from gptkit.errors import UserError
+
+    with pytest.raises(UserError, match=match) as error:
+        yield error
+    assert "\n" not in str(error.value), str(error.value)
 
 
 def assert_one_line_error(result, *expected):
@@ -123,7 +161,8 @@ def byte_shards(path, documents=20):
 
 
 def train(*args, data_dir, out_dir, launcher=(sys.executable,), check=True):
-    """train.py with TINY_RUN, then args (later flags win); asserts success unless check=False."""
+    """train.py with TINY_RUN, then args (later flags win), in a process of its own as a user runs it; asserts
+    success unless check=False."""
     result = run_script(
         "train.py",
         *TINY_RUN,
@@ -138,10 +177,32 @@ def train(*args, data_dir, out_dir, launcher=(sys.executable,), check=True):
     return result
 
 
+def train_in_process(*args, data_dir, out_dir):
+    """train.py's main with TINY_RUN, then args, in this process: what it printed. For a run, and for a bad input
+    refused before the run lock is taken; a refusal after it would leave out_dir locked until this process ends, so
+    those go through train(), as does every check of what a new process resumes from."""
+    return run_command("train.py", *TINY_RUN, f"--data_dir={data_dir}", f"--out_dir={out_dir}", *args)
+
+
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory):
     """20 documents of the embedded corpus as byte-level shards."""
     return byte_shards(tmp_path_factory.mktemp("data") / "docs")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(data_dir, tmp_path_factory):
+    """out_dir of a finished 2-step TINY_RUN on data_dir (ckpt.pt of step 2, metrics.jsonl, config.json), trained
+    once per session (per worker under pytest -n): read it, or take tiny_run_copy to write."""
+    out_dir = tmp_path_factory.mktemp("tiny_run") / "out"
+    train_in_process("--max_iters=2", data_dir=data_dir, out_dir=out_dir)
+    return out_dir
+
+
+@pytest.fixture
+def tiny_run_copy(tiny_run, tmp_path):
+    """This test's own copy of tiny_run, in tmp_path/run."""
+    return Path(shutil.copytree(tiny_run, tmp_path / "run"))
 
 
 @pytest.fixture(scope="session")
@@ -158,22 +219,29 @@ def gpt2_data_dir(tmp_path_factory):
 # Small models and checkpoints
 
 
-def small_gpt2(**overrides):
-    """A 2-layer model with GPT-2's vocabulary, seeded, in eval mode."""
+TINY_GPT = dict(block_size=32, vocab_size=101, n_layer=2, n_head=4, n_embd=32)  # head size 8
+TINY_GPT2 = dict(block_size=64, vocab_size=50304, n_head=2)  # overrides for GPT-2's (padded) vocabulary
+
+
+def tiny_gpt(noise=0.0, **overrides):
+    """A GPT of TINY_GPT's shape (overrides win), seeded, in eval mode. noise > 0 adds noise * a normal draw to
+    every weight, biases and LayerNorm gains too, so that a wrong weight mapping cannot hide."""
     import torch
 
     from model import GPT, GPTConfig
 
     torch.manual_seed(0)
-    config = dict(block_size=64, vocab_size=50304, n_layer=2, n_head=2, n_embd=32)
-    return GPT(GPTConfig(**{**config, **overrides})).eval()
+    model = GPT(GPTConfig(**{**TINY_GPT, **overrides})).eval()
+    if noise:
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(noise * torch.randn_like(p))
+    return model
 
 
 def small_checkpoint():
     """(model, checkpoint dict) of a 1-layer model: what a training checkpoint holds about the model."""
-    from model import GPT, GPTConfig
-
-    model = GPT(GPTConfig(block_size=16, vocab_size=64, n_layer=1, n_head=2, n_embd=16))
+    model = tiny_gpt(block_size=16, vocab_size=64, n_layer=1, n_head=2, n_embd=16)
     return model, {"model": model.state_dict(), "model_config": asdict(model.config), "step": 3}
 
 
@@ -275,7 +343,7 @@ def bpe_run(bpe_data_dir, tmp_path_factory):
     """The out_dir of a 4-step run on bpe_data_dir that evaluates (bits per byte) and saves a checkpoint."""
     out_dir = tmp_path_factory.mktemp("runs") / "bpe"
     evaluating = ["--eval_interval=2", "--eval_iters=2", "--sample_interval=4", "--sample_tokens=8"]
-    train(
+    train_in_process(
         f"--vocab_size={BPE_VOCAB}",
         "--max_iters=4",
         "--checkpoint_interval=4",

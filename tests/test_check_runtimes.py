@@ -7,24 +7,20 @@ import sys
 from dataclasses import asdict
 
 import pytest
-import torch
 
 import check_runtimes
+from conftest import tiny_gpt
 from gptkit.checkpointing.checkpoint import save_checkpoint
 from gptkit.interop.hf_format import write_folder
-from model import GPT, GPTConfig
 
 transformers = pytest.importorskip("transformers")
 
 
+@pytest.mark.integration  # a worker process that imports transformers: ~10 s; the logits in process: test_hf_format.py
 def test_worker_answer_of_our_folder_compares_equal(tmp_path):
-    torch.manual_seed(0)
-    config = GPTConfig(block_size=128, vocab_size=50304, n_layer=2, n_head=4, n_embd=32, pos_emb="rope", n_kv_head=2)
-    model = GPT(config).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.1 * torch.randn_like(p))  # weights that make every logit and greedy token depend on them
-    model_config = asdict(config)
+    # random weights throughout, which make every logit and greedy token depend on them
+    model = tiny_gpt(noise=0.1, block_size=128, vocab_size=50304, pos_emb="rope", n_kv_head=2)
+    model_config = asdict(model.config)
     save_checkpoint(tmp_path / "ckpt.pt", {"model": model.state_dict(), "model_config": model_config, "step": 1})
     write_folder(tmp_path / "hf", model_config, model.state_dict(), "gpt2")
     text = check_runtimes.test_text()

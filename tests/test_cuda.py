@@ -4,21 +4,16 @@ import pytest
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from conftest import tiny_gpt
 from gptkit.training.optim import build_adamw
-from model import GPT, GPTConfig
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-SMALL = dict(block_size=256, vocab_size=50304, n_layer=2, n_head=8, n_embd=512)
-
-
-def small_model(**overrides):
-    torch.manual_seed(0)
-    return GPT(GPTConfig(**{**SMALL, **overrides})).cuda().eval()
+SMALL = dict(block_size=256, vocab_size=50304, n_head=8, n_embd=512)  # 2 layers
 
 
 @pytest.mark.parametrize("n_kv_head", [8, 2])
 def test_flash_attention_matches_the_math_kernel(n_kv_head):
-    model = small_model(pos_emb="rope", n_kv_head=n_kv_head)
+    model = tiny_gpt(**SMALL, pos_emb="rope", n_kv_head=n_kv_head).cuda()
     idx = torch.randint(0, 50304, (4, 256), device="cuda")
     with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
         with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
@@ -29,7 +24,7 @@ def test_flash_attention_matches_the_math_kernel(n_kv_head):
 
 
 def test_compiled_model_matches_eager():
-    model = small_model(pos_emb="rope", n_kv_head=2)
+    model = tiny_gpt(**SMALL, pos_emb="rope", n_kv_head=2).cuda()
     idx = torch.randint(0, 50304, (2, 256), device="cuda")
     with torch.no_grad():
         eager, _ = model(idx)
@@ -38,7 +33,7 @@ def test_compiled_model_matches_eager():
 
 
 def test_moe_grouped_matmul_matches_loop_in_bf16():
-    model = small_model(n_expert=8, n_expert_active=2)
+    model = tiny_gpt(**SMALL, n_expert=8, n_expert_active=2).cuda()
     moe = model.transformer.h[0].mlp
     x = torch.randn(4, 256, 512, device="cuda")
     outputs = []
@@ -50,14 +45,14 @@ def test_moe_grouped_matmul_matches_loop_in_bf16():
 
 
 def test_kv_cache_generation_equals_recompute_on_gpu():
-    model = small_model(pos_emb="rope", n_kv_head=2)
+    model = tiny_gpt(**SMALL, pos_emb="rope", n_kv_head=2).cuda()
     prompt = torch.randint(0, 50304, (2, 8), device="cuda")
     assert torch.equal(model.generate(prompt, 30, top_k=1), model.generate(prompt, 30, top_k=1, use_cache=False))
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_mixed_precision_training_step_lowers_the_loss(dtype):
-    model = small_model().train()
+    model = tiny_gpt(**SMALL).cuda().train()
     optimizer = build_adamw(model.named_parameters(), 0.1, 1e-3, (0.9, 0.95), "cuda")
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
     idx = torch.randint(0, 50304, (4, 256), device="cuda")

@@ -5,13 +5,13 @@ breaks, and fp8 training through torchao. Speed itself is measured by gpu_check.
 import pytest
 import torch
 
+from conftest import tiny_gpt
 from gptkit.distributed import Run
 from gptkit.model_parts.losses import linear_cross_entropy
 from gptkit.training.optim import build_adamw
-from model import GPT, GPTConfig
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-SMALL = dict(block_size=256, vocab_size=50304, n_layer=2, n_head=8, n_embd=512)
+SMALL = dict(block_size=256, vocab_size=50304, n_head=8, n_embd=512)  # 2 layers
 
 
 def relative_error(ours, reference):
@@ -54,11 +54,6 @@ def test_cross_entropy_matches_the_full_logits_in_bf16(implementation, compiled)
     assert peak < full_peak - 2.0, (peak, full_peak)
 
 
-def small_model(**overrides):
-    torch.manual_seed(0)
-    return GPT(GPTConfig(**{**SMALL, **overrides})).cuda()
-
-
 def training_step(model, idx, runner=None):
     """Loss and gradients of one bf16 step of model, run through runner (a compiled model) when given."""
     model.zero_grad()
@@ -72,7 +67,8 @@ def training_step(model, idx, runner=None):
     "overrides", [{}, {"n_expert": 8, "n_expert_active": 2}, {"n_expert": 8, "n_expert_active": 1}]
 )
 def test_compiled_training_step_has_no_graph_break_and_matches_eager(overrides):
-    model = small_model(pos_emb="rope", n_kv_head=2, n_layer=1, **overrides).train()  # one layer: compiles faster
+    one_layer = dict(pos_emb="rope", n_kv_head=2, n_layer=1, **overrides)  # one layer: compiles faster
+    model = tiny_gpt(**SMALL, **one_layer).cuda().train()
     idx = torch.randint(0, 50304, (4, 256), device="cuda")
     eager_loss, eager_grads = training_step(model, idx)
     compiled_loss, compiled_grads = training_step(model, idx, torch.compile(model, fullgraph=True))
@@ -83,7 +79,7 @@ def test_compiled_training_step_has_no_graph_break_and_matches_eager(overrides):
 
 @pytest.mark.parametrize("top_k", [1, 2])
 def test_moe_dispatch_never_waits_for_the_host_and_matches_the_loop(top_k):
-    model = small_model(n_expert=8, n_expert_active=top_k)
+    model = tiny_gpt(**SMALL, n_expert=8, n_expert_active=top_k).cuda().train()
     moe = model.transformer.h[0].mlp
     x = torch.randn(8, 256, 512, device="cuda")
     results = []
@@ -111,11 +107,11 @@ def test_fp8_training_converts_the_linears_and_learns():
     from gptkit.model_parts.fp8 import convert_to_fp8
 
     idx = torch.randint(0, 50304, (8, 256), device="cuda")
-    reference = small_model().train()
+    reference = tiny_gpt(**SMALL).cuda().train()
     reference_loss, _ = training_step(reference, idx)
-    model = small_model().train()
+    model = tiny_gpt(**SMALL).cuda().train()
     converted = convert_to_fp8(model, Run(device="cuda", dtype="bfloat16"))
-    assert len(converted) == 4 * SMALL["n_layer"] and "lm_head" not in converted
+    assert len(converted) == 4 * model.config.n_layer and "lm_head" not in converted
     optimizer = build_adamw(model.named_parameters(), 0.1, 1e-3, (0.9, 0.95), "cuda")
     compiled = torch.compile(model)
     losses = []

@@ -1,5 +1,6 @@
-"""evaluate.py as a user runs it: its numbers against a direct computation with the model, two gloo processes
-against one, and bad input as one line with nothing written."""
+"""evaluate.py: its numbers against a direct computation with the model, two gloo processes against one, and bad
+input as one line with nothing written. It runs in this process (main(argv)) but for two processes and the one
+test of what a user sees on the command line."""
 
 import json
 import math
@@ -11,13 +12,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import SINGLE_THREAD, assert_one_line_error, run_script
+from conftest import SINGLE_THREAD, assert_one_line_error, one_line_refusal, run_command, run_script, tiny_gpt
 from gptkit.checkpointing.checkpoint import save_checkpoint
 from gptkit.data.shards import find_shards, read_shard
 from gptkit.errors import UserError
-from model import GPT, GPTConfig
 
-SHAPE = dict(block_size=32, vocab_size=50304, n_layer=2, n_head=4, n_kv_head=2, n_embd=32)  # GPT-2's tokens
+SHAPE = dict(vocab_size=50304, n_kv_head=2)  # GPT-2's tokens
 SMALL = ["--windows", "3", "--probe_trials", "2", "--passkey_trials", "1", "--batch_size", "2", "--device", "cpu"]
 
 
@@ -32,8 +32,7 @@ def gpt2_docs(tmp_path_factory):
 
 
 def checkpoint_of(folder, **settings):
-    torch.manual_seed(0)
-    model = GPT(GPTConfig(**{**SHAPE, **settings})).eval()
+    model = tiny_gpt(**SHAPE, **settings)
     path = folder / "ckpt.pt"
     save_checkpoint(path, {"model": model.state_dict(), "model_config": asdict(model.config), "tokenizer": "gpt2"})
     return path, model
@@ -44,23 +43,25 @@ def rope_checkpoint(tmp_path_factory):
     return checkpoint_of(tmp_path_factory.mktemp("rope"), pos_emb="rope")
 
 
-def evaluate(*args, launcher=(sys.executable,)):
-    result = run_script("evaluate.py", *args, launcher=launcher, env=SINGLE_THREAD)
+def evaluate_in_processes(*args):
+    """evaluate.py under torchrun, on two gloo processes."""
+    torchrun = (sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2")
+    result = run_script("evaluate.py", *args, launcher=torchrun, env=SINGLE_THREAD)
     assert result.returncode == 0, result.stderr[-3000:]
-    return result
 
 
 def test_losses_by_position_equal_a_direct_computation_over_the_same_windows(rope_checkpoint, gpt2_docs, tmp_path):
     path, model = rope_checkpoint
     arguments = ("--checkpoint", path, "--data_dir", gpt2_docs, *SMALL, "--lengths", "1x,64", "--parts", "positions")
-    result = evaluate(*arguments, "--windows_from", "docs", "--windows", "50", "--json", tmp_path / "e.json")
+    arguments += ("--windows_from", "docs", "--windows", "50", "--json", tmp_path / "e.json")
+    printed = run_command("evaluate.py", *arguments)
     positions = json.loads((tmp_path / "e.json").read_text())["methods"]["none"]["positions"]
     tokens = np.concatenate([read_shard(p)[0] for p in find_shards(gpt2_docs, "val")]).astype(np.int64)
     starts = [i + 1 for i in np.flatnonzero(tokens == 50256) if 50256 not in tokens[i + 1 : i + 66]]
     starts = [s for s in starts if s + 65 <= len(tokens)]  # documents of 65 tokens or more: both lengths read them
     for entry, length in zip(positions, (32, 64)):
         assert entry["windows"] == entry["available"] == len(starts) < 50  # fewer than asked: all of them, said
-        assert f"{len(starts)} of {len(starts)}" in result.stdout
+        assert f"{len(starts)} of {len(starts)}" in printed
         rows = torch.tensor(np.stack([tokens[s : s + length + 1] for s in starts]))
         with torch.no_grad():
             logits, _ = model(rows[:, :-1])
@@ -70,13 +71,13 @@ def test_losses_by_position_equal_a_direct_computation_over_the_same_windows(rop
             assert b["loss"] == pytest.approx(losses[:, b["start"] : b["end"]].mean().item(), abs=1e-5)
 
 
+@pytest.mark.integration
 def test_two_gloo_processes_give_the_numbers_of_one(rope_checkpoint, gpt2_docs, tmp_path):
     path, _ = rope_checkpoint
     arguments = ("--checkpoint", path, "--data_dir", gpt2_docs, *SMALL, "--lengths", "1x,2x")
     arguments += ("--rope_scaling", "none,yarn", "--plots", tmp_path / "plots")
-    evaluate(*arguments, "--json", tmp_path / "one.json")
-    torchrun = (sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2")
-    evaluate(*arguments, "--json", tmp_path / "two.json", launcher=torchrun)
+    run_command("evaluate.py", *arguments, "--json", tmp_path / "one.json")
+    evaluate_in_processes(*arguments, "--json", tmp_path / "two.json")
     one, two = (json.loads((tmp_path / name).read_text()) for name in ("one.json", "two.json"))
     assert two["data"].pop("processes") == 2 and one["data"].pop("processes") == 1
     assert one.keys() == two.keys() and one["methods"].keys() == {"none", "yarn"}
@@ -156,7 +157,8 @@ def test_a_trained_tokenizer_model_is_evaluated_in_bits_per_byte_too(bpe_run, bp
     from gptkit.data.tokenizer import folder_tokenizer
 
     json_path = tmp_path / "result.json"
-    evaluate("--checkpoint", bpe_run / "ckpt.pt", "--data_dir", bpe_data_dir, *SMALL, "--json", json_path)
+    source = ("--checkpoint", bpe_run / "ckpt.pt", "--data_dir", bpe_data_dir)
+    run_command("evaluate.py", *source, *SMALL, "--json", json_path)
     result = json.loads(json_path.read_text())
     tokens = np.concatenate([read_shard(path)[0] for path in find_shards(bpe_data_dir, "val")])
     tokenizer = folder_tokenizer(result["model"]["tokenizer"], bpe_data_dir)
@@ -169,5 +171,5 @@ def test_a_trained_tokenizer_model_is_evaluated_in_bits_per_byte_too(bpe_run, bp
 
 
 def test_a_model_and_data_of_different_tokenizers_are_refused_in_one_line(bpe_run, gpt2_docs, tmp_path):
-    result = run_script("evaluate.py", "--checkpoint", bpe_run / "ckpt.pt", "--data_dir", gpt2_docs, *SMALL)
-    assert_one_line_error(result, f"{gpt2_docs} holds 'gpt2' tokens but {bpe_run / 'ckpt.pt'} reads 'bpe384-")
+    with one_line_refusal(f"{gpt2_docs} holds 'gpt2' tokens but {bpe_run / 'ckpt.pt'} reads 'bpe384-"):
+        run_command("evaluate.py", "--checkpoint", bpe_run / "ckpt.pt", "--data_dir", gpt2_docs, *SMALL)

@@ -1,15 +1,15 @@
-"""export_hf.py as a user runs it, and the way back: the folder loads in transformers with the checkpoint's
-logits, and hellaswag.py, sample.py and train.py read it as they read the checkpoint."""
+"""export_hf.py, and the way back: the folder loads in transformers with the checkpoint's logits, and
+hellaswag.py, sample.py and train.py read it as they read the checkpoint. The commands run in this process
+(main(argv)) but for the one test of what a user sees on the command line."""
 
 import json
-import os
 from dataclasses import asdict
 
 import pytest
 import torch
 
 import export_hf
-from conftest import run_script
+from conftest import run_command, run_script, tiny_gpt
 from gptkit.checkpointing.checkpoint import load_checkpoint, save_checkpoint
 from gptkit.config import TrainConfig
 from gptkit.data.corpus import embedded_documents, prepare_texts
@@ -35,16 +35,6 @@ ITEMS = [
 ]  # fmt: skip
 
 
-def tiny_model(vocab_size, **toggles):
-    torch.manual_seed(0)
-    config = GPTConfig(block_size=64, vocab_size=vocab_size, n_layer=2, n_head=4, n_embd=32, **toggles)
-    model = GPT(config).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.1 * torch.randn_like(p))
-    return model
-
-
 def save_run(run_dir, model, tokenizer_name):
     """A checkpoint as train.py saves it, with the run's metrics.jsonl beside it."""
     run_dir.mkdir()
@@ -55,19 +45,18 @@ def save_run(run_dir, model, tokenizer_name):
     return run_dir / "ckpt.pt"
 
 
-def export(checkpoint, out_dir, *flags, env=None):
-    return run_script("export_hf.py", checkpoint, out_dir, *flags, env=env)
+def export(checkpoint, out_dir, *flags):
+    """What export_hf.py printed."""
+    return run_command("export_hf.py", checkpoint, out_dir, *flags)
 
 
 @pytest.fixture(scope="module")
 def gpt2_export(tmp_path_factory):
     """(checkpoint, folder, model): a GPT-2-tokenized RoPE + GQA + MoE model, exported with its modelling code."""
     root = tmp_path_factory.mktemp("gpt2_run")
-    model = tiny_model(50304, pos_emb="rope", n_kv_head=2, n_expert=4)
+    model = tiny_gpt(noise=0.1, block_size=64, vocab_size=50304, pos_emb="rope", n_kv_head=2, n_expert=4)
     checkpoint = save_run(root / "run", model, "gpt2")
-    result = export(checkpoint, root / "hf")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "trust_remote_code=True" in result.stdout
+    assert "trust_remote_code=True" in export(checkpoint, root / "hf")
     return checkpoint, root / "hf", model
 
 
@@ -75,11 +64,9 @@ def gpt2_export(tmp_path_factory):
 def bytes_export(tmp_path_factory):
     """(checkpoint, folder, model): a byte-level GPT-2-shaped model, untied and without biases."""
     root = tmp_path_factory.mktemp("bytes_run")
-    model = tiny_model(257, tie_embeddings=False, bias=False)
+    model = tiny_gpt(noise=0.1, block_size=64, vocab_size=257, tie_embeddings=False, bias=False)
     checkpoint = save_run(root / "run", model, "bytes")
-    result = export(checkpoint, root / "hf")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "(gpt2)" in result.stdout
+    assert "(gpt2)" in export(checkpoint, root / "hf")
     return checkpoint, root / "hf", model
 
 
@@ -105,8 +92,7 @@ def test_hellaswag_through_the_folder_equals_the_checkpoint(gpt2_export, tmp_pat
     results = []
     for source in (("--hf", folder), ("--checkpoint", checkpoint)):
         out = tmp_path / f"{source[0][2:]}.json"
-        result = run_script("hellaswag.py", *source, "--data", data, "--device", "cpu", "--json", out)
-        assert result.returncode == 0, result.stderr[-3000:]
+        run_command("hellaswag.py", *source, "--data", data, "--device", "cpu", "--json", out)
         results.append(json.loads(out.read_text()))
     assert results[0] == results[1]
     assert results[0]["examples"] == 4
@@ -117,12 +103,11 @@ def test_sample_reads_the_folder_with_its_own_tokenizer(bytes_export):
     texts = []
     for source in (("--hf", folder), ("--checkpoint", checkpoint)):
         options = ("--prompt", "def main(", "--temperature", "0", "--num_samples", "1", "--max_new_tokens", "30")
-        result = run_script("sample.py", *source, *options, "--device", "cpu")
-        assert result.returncode == 0, result.stderr[-3000:]
-        texts.append(result.stdout)
+        texts.append(run_command("sample.py", *source, *options, "--device", "cpu"))
     assert texts[0] == texts[1] and texts[0].startswith("def main(")
-    result = run_script("hellaswag.py", "--hf", folder, "--data", "unused.jsonl", "--device", "cpu")
-    assert result.stderr.strip() == f"error: HellaSwag needs GPT-2 tokens, but {folder} holds 'bytes' tokens"
+    with pytest.raises(UserError) as error:
+        run_command("hellaswag.py", "--hf", folder, "--data", "unused.jsonl", "--device", "cpu")
+    assert str(error.value) == f"HellaSwag needs GPT-2 tokens, but {folder} holds 'bytes' tokens"
 
 
 def test_training_from_the_folder_starts_from_the_checkpoint_weights(bytes_export, tmp_path):
@@ -131,9 +116,7 @@ def test_training_from_the_folder_starts_from_the_checkpoint_weights(bytes_expor
     still = ["--learning_rate=0", "--min_lr=0", "--warmup_iters=0", "--lr_decay_iters=1"]  # weights stay as loaded
     common = [f"--data_dir={tmp_path / 'data'}", "--micro_batch_size=2", "--total_batch_tokens=128", "--max_iters=1"]
     common += ["--eval_interval=0", "--compile=False", "--device=cpu", f"--init_from={folder}"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = run_script("train.py", *common, *still, f"--out_dir={tmp_path / 'out'}", env=env)
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_command("train.py", *common, *still, f"--out_dir={tmp_path / 'out'}")
     trained = load_checkpoint(tmp_path / "out" / "ckpt.pt")
     assert trained["model_config"] == asdict(model.config)
     resumed = GPT.from_checkpoint(trained).eval()
@@ -170,18 +153,14 @@ NEW_BLOCKS = {  # issue 28's block: as Qwen3 (RMSNorm, QK-norm, SwiGLU), and wit
 def test_the_new_block_goes_out_and_back_through_init_from_and_hf(family, tmp_path):
     """export_hf.py writes it; train.py --init_from=FOLDER starts from its weights; sample.py --hf samples what
     --checkpoint samples."""
-    model = tiny_model(257, **NEW_BLOCKS[family])
+    model = tiny_gpt(noise=0.1, block_size=64, vocab_size=257, **NEW_BLOCKS[family])
     checkpoint = save_run(tmp_path / "run", model, "bytes")
-    result = export(checkpoint, tmp_path / "hf")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert f"({family}" in result.stdout
+    assert f"({family}" in export(checkpoint, tmp_path / "hf")
     prepare_texts(embedded_documents()[:3], tmp_path / "data", "bytes", workers=1)
     still = ["--learning_rate=0", "--min_lr=0", "--warmup_iters=0", "--lr_decay_iters=1", "--muon_lr=0"]
     common = [f"--data_dir={tmp_path / 'data'}", "--micro_batch_size=2", "--total_batch_tokens=128", "--max_iters=1"]
     common += ["--eval_interval=0", "--compile=False", "--device=cpu", f"--init_from={tmp_path / 'hf'}"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = run_script("train.py", *common, *still, f"--out_dir={tmp_path / 'out'}", env=env)
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_command("train.py", *common, *still, f"--out_dir={tmp_path / 'out'}")
     trained = load_checkpoint(tmp_path / "out" / "ckpt.pt")
     assert trained["model_config"] == asdict(model.config)
     idx = torch.randint(0, 257, (2, 64))
@@ -190,21 +169,22 @@ def test_the_new_block_goes_out_and_back_through_init_from_and_hf(family, tmp_pa
     texts = []
     for source in (("--hf", tmp_path / "hf"), ("--checkpoint", checkpoint)):
         options = ("--prompt", "def f(", "--temperature", "0", "--num_samples", "1", "--max_new_tokens", "20")
-        result = run_script("sample.py", *source, *options, "--device", "cpu", env=env)
-        assert result.returncode == 0, result.stderr[-3000:]
-        texts.append(result.stdout)
+        texts.append(run_command("sample.py", *source, *options, "--device", "cpu"))
     assert texts[0] == texts[1] and texts[0].startswith("def f(")
 
 
-def test_push_without_token_or_network_is_one_line_and_keeps_the_folder(bytes_export, tmp_path):
+def test_push_without_token_or_network_is_one_line_and_keeps_the_folder(bytes_export, tmp_path, monkeypatch, capsys):
     checkpoint, _, model = bytes_export
-    no_token = {k: v for k, v in os.environ.items() if k != "HF_TOKEN"}
-    no_token.update(HF_HOME=str(tmp_path / "hf_home"), HF_HUB_OFFLINE="1")
-    for env in (no_token, {**no_token, "HF_TOKEN": "hf_invented"}):
-        result = export(checkpoint, tmp_path / "hf", "--push_to_hub", "someone/tiny-gpt", env=env)
-        assert result.returncode == 1
-        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-        assert "upload it later with `hf upload someone/tiny-gpt" in result.stderr
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for token in (None, "hf_invented"):
+        if token:
+            monkeypatch.setenv("HF_TOKEN", token)
+        with pytest.raises(UserError) as error:
+            export(checkpoint, tmp_path / "hf", "--push_to_hub", "someone/tiny-gpt")
+        assert "upload it later with `hf upload someone/tiny-gpt" in str(error.value)
+        assert "\n" not in str(error.value) and capsys.readouterr().err == ""  # nothing else on stderr
         folder_model = GPT.from_pretrained(str(tmp_path / "hf")).eval()
         idx = torch.randint(0, 257, (1, 32))
         with torch.no_grad():
@@ -281,7 +261,7 @@ def test_lm_eval_scores_the_folder_as_our_scorer_does(gpt2_export, tmp_path):
 @pytest.fixture(scope="module")
 def rope_checkpoint(tmp_path_factory):
     """(checkpoint, model): a GPT-2-tokenized RoPE + GQA model with theta 500, which GGUF holds as Starcoder2."""
-    model = tiny_model(50304, pos_emb="rope", n_kv_head=2, rope_theta=500.0)
+    model = tiny_gpt(noise=0.1, block_size=64, vocab_size=50304, pos_emb="rope", n_kv_head=2, rope_theta=500.0)
     return save_run(tmp_path_factory.mktemp("rope_run") / "run", model, "gpt2"), model
 
 
@@ -290,9 +270,8 @@ def test_gguf_is_written_beside_the_folder(rope_checkpoint, tmp_path):
     read it."""
     reader = pytest.importorskip("transformers.integrations.gguf.reader")
     path = tmp_path / "gguf" / "tiny.gguf"  # a folder that does not exist yet is created
-    result = export(rope_checkpoint[0], tmp_path / "hf", "--gguf", path, "--gguf-type", "q8_0")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert f"wrote {path} (GGUF starcoder2, q8_0)" in result.stdout
+    printed = export(rope_checkpoint[0], tmp_path / "hf", "--gguf", path, "--gguf-type", "q8_0")
+    assert f"wrote {path} (GGUF starcoder2, q8_0)" in printed
     metadata, tensor_names = reader.read_gguf_metadata(str(path))
     assert metadata["general.name"] == "hf" and metadata["general.file_type"] == 7  # LlamaFileType.MOSTLY_Q8_0
     assert metadata["starcoder2.rope.freq_base"] == 500.0 and "output.weight" not in tensor_names  # tied
@@ -347,18 +326,16 @@ def test_a_trained_tokenizer_travels_with_the_export(bpe_export):
     texts = []
     for source in (("--hf", folder), ("--checkpoint", checkpoint)):
         options = ("--prompt", "The for", "--temperature", "0", "--num_samples", "1", "--max_new_tokens", "12")
-        result = run_script("sample.py", *source, *options, "--device", "cpu")
-        assert result.returncode == 0, result.stderr[-3000:]
-        texts.append(result.stdout)
+        texts.append(run_command("sample.py", *source, *options, "--device", "cpu"))
     assert texts[0] == texts[1] and texts[0].startswith("The for")
 
 
 def test_training_from_a_trained_tokenizer_export_reads_its_tokenizer(bpe_export, bpe_data_dir, tmp_path):
-    from conftest import BPE_VOCAB, assert_one_line_error, tiny_bpe, train
+    from conftest import BPE_VOCAB, assert_one_line_error, tiny_bpe, train, train_in_process
 
     _, folder, _ = bpe_export
     flags = [f"--vocab_size={BPE_VOCAB}", "--max_iters=1", f"--init_from={folder}"]
-    train(*flags, data_dir=bpe_data_dir, out_dir=tmp_path / "same")
+    train_in_process(*flags, data_dir=bpe_data_dir, out_dir=tmp_path / "same")
     other = tiny_bpe(documents=10)
     prepare_texts(embedded_documents()[:20], tmp_path / "other", other, workers=1)
     result = train(*flags, data_dir=tmp_path / "other", out_dir=tmp_path / "refused", check=False)

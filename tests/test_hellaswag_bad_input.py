@@ -1,22 +1,21 @@
 """hellaswag.py refuses a broken examples file and a model without GPT-2's tokenizer in one line (issue 11,
-item 5)."""
+item 5). hellaswag.py runs in this process; what a user sees of a refusal: tests/test_hellaswag.py."""
 
 import json
+import re
+from dataclasses import asdict
 
 import pytest
-import torch
 
-from conftest import assert_one_line_error, run_script
+from conftest import one_line_refusal, run_command, tiny_gpt
 from gptkit.checkpointing.checkpoint import save_checkpoint
-from model import GPT, GPTConfig
 
 EXAMPLE = {"ctx": "A boy ties his shoes, then he", "label": 0, "endings": ["runs.", "melts.", "orbits.", "eats."]}
 
 
 def tiny_checkpoint(path, vocab_size, tokenizer):
-    torch.manual_seed(0)
-    model = GPT(GPTConfig(block_size=32, vocab_size=vocab_size, n_layer=1, n_head=2, n_embd=16))
-    save_checkpoint(path, {"model": model.state_dict(), "model_config": vars(model.config), "tokenizer": tokenizer})
+    model = tiny_gpt(vocab_size=vocab_size, n_layer=1, n_head=2, n_embd=16)
+    save_checkpoint(path, {"model": model.state_dict(), "model_config": asdict(model.config), "tokenizer": tokenizer})
     return path
 
 
@@ -37,13 +36,13 @@ def gpt2_checkpoint(tmp_path_factory):
 def test_broken_examples_file_names_file_and_line(gpt2_checkpoint, tmp_path, lines, expected):
     data = tmp_path / "examples.jsonl"
     data.write_text("".join(line + "\n" for line in lines))
-    result = run_script("hellaswag.py", "--checkpoint", gpt2_checkpoint, "--data", data, "--device", "cpu")
-    assert_one_line_error(result, f"{data}{expected}")
+    with one_line_refusal(re.escape(f"{data}{expected}")):
+        run_command("hellaswag.py", "--checkpoint", gpt2_checkpoint, "--data", data, "--device", "cpu")
 
 
 def test_byte_level_model_is_refused(tmp_path):
     checkpoint = tiny_checkpoint(tmp_path / "ckpt.pt", 257, "bytes")
     data = tmp_path / "examples.jsonl"
     data.write_text(json.dumps(EXAMPLE) + "\n")
-    result = run_script("hellaswag.py", "--checkpoint", checkpoint, "--data", data, "--device", "cpu")
-    assert_one_line_error(result, f"HellaSwag needs GPT-2 tokens, but {checkpoint} holds 'bytes' tokens")
+    with one_line_refusal(f"HellaSwag needs GPT-2 tokens, but {checkpoint} holds 'bytes' tokens"):
+        run_command("hellaswag.py", "--checkpoint", checkpoint, "--data", data, "--device", "cpu")

@@ -5,19 +5,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import ROOT, run_script, small_checkpoint
+from conftest import ROOT, TINY_GPT, run_command, small_checkpoint, tiny_gpt
 from gptkit.checkpointing.checkpoint import save_checkpoint
 from gptkit.errors import UserError
 from gptkit.model_parts.rope import rope_tables
 from gptkit.training.optim import build_adamw
 from model import GPT, GPTConfig, MixtureOfExperts, apply_rope, load_model, parse_depths
-
-TINY = dict(block_size=32, vocab_size=101, n_layer=2, n_head=4, n_embd=32)
-
-
-def tiny_model(**overrides):
-    torch.manual_seed(0)
-    return GPT(GPTConfig(**{**TINY, **overrides})).eval()
 
 
 def hf_logits(hf_model, idx):
@@ -62,7 +55,7 @@ TOGGLES = list(itertools.product(["learned", "rope"], [4, 2, 1], [0, 4]))
 
 @pytest.mark.parametrize("pos_emb,n_kv_head,n_expert", TOGGLES)
 def test_changing_a_token_changes_no_earlier_logit(pos_emb, n_kv_head, n_expert):
-    model = tiny_model(pos_emb=pos_emb, n_kv_head=n_kv_head, n_expert=n_expert)
+    model = tiny_gpt(pos_emb=pos_emb, n_kv_head=n_kv_head, n_expert=n_expert)
     idx = torch.randint(0, 101, (2, 20))
     changed = idx.clone()
     changed[:, 12] = (idx[:, 12] + 1) % 101
@@ -91,7 +84,7 @@ def textbook_attention(attn, x, n_head, n_kv_head):
 
 @pytest.mark.parametrize("n_kv_head", [4, 2, 1])
 def test_attention_equals_textbook_formula(n_kv_head):
-    model = tiny_model(n_kv_head=n_kv_head)
+    model = tiny_gpt(n_kv_head=n_kv_head)
     attn = model.transformer.h[0].attn
     x = torch.randn(2, 10, 32)
     with torch.no_grad():
@@ -113,8 +106,8 @@ def test_rope_scores_depend_only_on_relative_position():
 
 
 def test_moe_with_all_experts_active_and_identical_equals_dense_mlp():
-    dense = tiny_model()
-    moe = tiny_model(n_expert=4, n_expert_active=4)
+    dense = tiny_gpt()
+    moe = tiny_gpt(n_expert=4, n_expert_active=4)
     mlp, experts = dense.transformer.h[0].mlp, moe.transformer.h[0].mlp
     with torch.no_grad():
         experts.router.weight.normal_()  # any routing: the renormalised weights sum to 1
@@ -129,7 +122,7 @@ def test_moe_with_all_experts_active_and_identical_equals_dense_mlp():
 @pytest.mark.skipif(not hasattr(torch.nn.functional, "grouped_mm"), reason="torch without grouped_mm")
 def test_moe_grouped_matmul_equals_per_expert_loop():
     torch.manual_seed(0)
-    moe = MixtureOfExperts(GPTConfig(**TINY, n_expert=8, n_expert_active=2))
+    moe = MixtureOfExperts(GPTConfig(**TINY_GPT, n_expert=8, n_expert_active=2))
     x = torch.randn(3, 7, 32)
     outputs, grads = [], []
     for grouped in (True, False):
@@ -145,7 +138,7 @@ def test_moe_grouped_matmul_equals_per_expert_loop():
 
 
 def test_moe_aux_loss_is_one_for_uniform_router():
-    moe = MixtureOfExperts(GPTConfig(**TINY, n_expert=8, n_expert_active=2))
+    moe = MixtureOfExperts(GPTConfig(**TINY_GPT, n_expert=8, n_expert_active=2))
     with torch.no_grad():
         moe.router.weight.zero_()
         _, aux_loss = moe(torch.randn(3, 7, 32))
@@ -153,7 +146,7 @@ def test_moe_aux_loss_is_one_for_uniform_router():
 
 
 def test_moe_aux_loss_grows_when_routing_concentrates():
-    moe = MixtureOfExperts(GPTConfig(**TINY, n_expert=8, n_expert_active=2))
+    moe = MixtureOfExperts(GPTConfig(**TINY_GPT, n_expert=8, n_expert_active=2))
     with torch.no_grad():
         moe.router.weight.zero_()
         moe.router.weight[0] = 1.0  # every token prefers expert 0 when its features sum positive
@@ -162,7 +155,7 @@ def test_moe_aux_loss_grows_when_routing_concentrates():
 
 
 def test_moe_aux_loss_joins_the_training_loss_only():
-    model = tiny_model(n_expert=4, n_expert_active=2, moe_aux_loss_coef=0.5)
+    model = tiny_gpt(n_expert=4, n_expert_active=2, moe_aux_loss_coef=0.5)
     idx, targets = torch.randint(0, 101, (2, 2, 16))
     with torch.no_grad():
         logits, _ = model(idx)
@@ -174,7 +167,7 @@ def test_moe_aux_loss_joins_the_training_loss_only():
 
 
 def test_moe_gradients_reach_every_expert_that_received_tokens():
-    model = tiny_model(n_expert=8, n_expert_active=2)
+    model = tiny_gpt(n_expert=8, n_expert_active=2)
     model.train()
     idx = torch.randint(0, 101, (4, 32))
     _, loss = model(idx, targets=idx)
@@ -196,7 +189,7 @@ def test_moe_gradients_reach_every_expert_that_received_tokens():
 
 @pytest.mark.parametrize("pos_emb,n_kv_head,n_expert", [("learned", 4, 0), ("rope", 4, 0), ("rope", 2, 4)])
 def test_kv_cache_generation_equals_full_recompute(pos_emb, n_kv_head, n_expert):
-    model = tiny_model(pos_emb=pos_emb, n_kv_head=n_kv_head, n_expert=n_expert)
+    model = tiny_gpt(pos_emb=pos_emb, n_kv_head=n_kv_head, n_expert=n_expert)
     prompt = torch.randint(0, 101, (2, 5))
     # 40 new tokens run past block_size 32, where the cache gives way to re-reading the last 32 tokens
     cached = model.generate(prompt, 40, top_k=1, use_cache=True)
@@ -206,7 +199,7 @@ def test_kv_cache_generation_equals_full_recompute(pos_emb, n_kv_head, n_expert)
 
 
 def test_kv_cache_sampling_equals_recompute_for_a_seed():
-    model = tiny_model(pos_emb="rope")
+    model = tiny_gpt(pos_emb="rope")
     prompt = torch.randint(0, 101, (1, 3))
     a = model.generate(prompt, 20, temperature=0.8, top_k=20, generator=torch.Generator().manual_seed(1))
     b = model.generate(
@@ -216,7 +209,7 @@ def test_kv_cache_sampling_equals_recompute_for_a_seed():
 
 
 def test_loss_at_initialisation_is_close_to_uniform():
-    model = tiny_model(vocab_size=1000, n_embd=64)
+    model = tiny_gpt(vocab_size=1000, n_embd=64)
     idx, targets = torch.randint(0, 1000, (2, 4, 32))
     _, loss = model(idx, targets=targets)
     assert abs(loss.item() - math.log(1000)) < 0.05
@@ -264,17 +257,17 @@ def test_active_parameters_and_flops_count_only_chosen_experts():
 )
 def test_impossible_shapes_are_one_line_errors(fields, message):
     with pytest.raises(UserError, match=message) as error:
-        GPTConfig(**{**TINY, **fields})
+        GPTConfig(**{**TINY_GPT, **fields})
     assert "\n" not in str(error.value)
 
 
 def test_sequence_longer_than_block_size_is_rejected():
     with pytest.raises(UserError, match="block_size"):
-        tiny_model()(torch.zeros(1, 33, dtype=torch.long))
+        tiny_gpt()(torch.zeros(1, 33, dtype=torch.long))
 
 
 def test_optimizer_decays_matrices_only():
-    model = tiny_model(n_expert=4)
+    model = tiny_gpt(n_expert=4)
     optimizer = build_adamw(model.named_parameters(), 0.1, 1e-3, (0.9, 0.95), "cpu")
     decayed = {id(p) for p in optimizer.param_groups[0]["params"]}
     for name, p in model.named_parameters():
@@ -389,9 +382,8 @@ def test_load_model_wants_exactly_one_source_named_as_argument_and_flag(tmp_path
 
 
 def test_model_table_lists_each_config():
-    result = run_script("model.py", ROOT / "configs" / "gpt2_gqa.py", ROOT / "configs" / "moe.py")
-    assert result.returncode == 0, result.stderr
-    gqa, moe = result.stdout.splitlines()[2:4]
+    printed = run_command("model.py", ROOT / "configs" / "gpt2_gqa.py", ROOT / "configs" / "moe.py")
+    gqa, moe = printed.splitlines()[2:4]
     assert "113.06M" in gqa and gqa.split()[-1] == "0.792"
     assert "509.82M" in moe and "169.80M" in moe
 
@@ -400,9 +392,8 @@ def test_depth_table_prints_what_the_dial_derives_at_each_depth():
     from gptkit.config import TrainConfig, load_config
 
     speedrun = ROOT / "configs" / "speedrun.py"
-    result = run_script("model.py", "--depths", "4,12,20", speedrun)
-    assert result.returncode == 0, result.stderr
-    rows = [line.split() for line in result.stdout.splitlines()[2:]]
+    printed = run_command("model.py", "--depths", "4,12,20", speedrun)
+    rows = [line.split() for line in printed.splitlines()[2:]]
     assert [row[0] for row in rows] == ["4", "12", "20"]
     for row in rows:
         model_config, cfg = load_config([str(speedrun), f"--depth={row[0]}"], GPTConfig, TrainConfig)

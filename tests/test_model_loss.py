@@ -5,20 +5,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from conftest import tiny_gpt
 from gptkit.errors import UserError
-from model import GPT, GPTConfig
-
-TINY = dict(block_size=32, vocab_size=101, n_layer=2, n_head=4, n_embd=32)
-
-
-def tiny_model(**overrides):
-    torch.manual_seed(0)
-    return GPT(GPTConfig(**{**TINY, **overrides}))
 
 
 @pytest.mark.parametrize("overrides", [{}, {"tie_embeddings": False}, {"n_expert": 4, "n_expert_active": 2}])
 def test_loss_equals_cross_entropy_of_the_logits_with_the_same_gradients(overrides):
-    model = tiny_model(**overrides).eval()
+    model = tiny_gpt(**overrides).eval()
     idx, targets = torch.randint(0, 101, (2, 3, 32))
     targets[:, -4:] = -1  # ignored positions, as padding
     gradients = {}
@@ -37,7 +30,7 @@ def test_loss_equals_cross_entropy_of_the_logits_with_the_same_gradients(overrid
 
 
 def test_per_position_losses_are_zero_where_ignored():
-    model = tiny_model().eval()
+    model = tiny_gpt().eval()
     idx, targets = torch.randint(0, 101, (2, 3, 32))
     targets[0, :5] = -1
     with torch.no_grad():
@@ -49,7 +42,7 @@ def test_per_position_losses_are_zero_where_ignored():
 
 
 def test_training_loss_adds_the_moe_aux_loss_to_the_mean_only():
-    model = tiny_model(n_expert=4, n_expert_active=2, moe_aux_loss_coef=0.5).train()
+    model = tiny_gpt(n_expert=4, n_expert_active=2, moe_aux_loss_coef=0.5).train()
     idx, targets = torch.randint(0, 101, (2, 2, 16))
     _, train_loss = model(idx, targets)
     _, losses = model(idx, targets, reduction="none")
@@ -58,4 +51,4 @@ def test_training_loss_adds_the_moe_aux_loss_to_the_mean_only():
 
 def test_an_unknown_cross_entropy_is_refused_in_one_line():
     with pytest.raises(UserError, match=r"^cross_entropy must be one of chunked, full, liger, got 'fast'$"):
-        tiny_model().use_cross_entropy("fast")
+        tiny_gpt().use_cross_entropy("fast")

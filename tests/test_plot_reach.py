@@ -3,7 +3,7 @@ itself: tests/gptkit/training/test_metrics.py)."""
 
 import json
 
-from conftest import run_script
+from conftest import run_command
 
 
 def test_reach_compares_runs_with_the_first_runs_final_loss(tmp_path):
@@ -11,7 +11,6 @@ def test_reach_compares_runs_with_the_first_runs_final_loss(tmp_path):
         (tmp_path / name).mkdir()
         lines = [json.dumps({"step": step, "val_loss": loss}) for step, loss in curve]
         (tmp_path / name / "metrics.jsonl").write_text("\n".join(lines) + "\n")
-    result = run_script("plot.py", tmp_path / "adamw", tmp_path / "muon", "-o", tmp_path / "x.png", "--reach")
-    assert result.returncode == 0, result.stderr
-    assert "final val loss 2.0000, reaches the target in 200 steps (1.00x)" in result.stdout
-    assert "final val loss 1.2000, reaches the target in 75 steps (0.38x)" in result.stdout
+    printed = run_command("plot.py", tmp_path / "adamw", tmp_path / "muon", "-o", tmp_path / "x.png", "--reach")
+    assert "final val loss 2.0000, reaches the target in 200 steps (1.00x)" in printed
+    assert "final val loss 1.2000, reaches the target in 75 steps (0.38x)" in printed

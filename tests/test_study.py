@@ -127,6 +127,7 @@ def finish_and_compare(path, tmp_path, reference):
         assert checkpoint_step(tmp_path / "out" / name) == STEPS
 
 
+@pytest.mark.integration
 def test_a_study_stopped_by_sigterm_continues_where_it_stopped(reference, tmp_path, data_dir):
     path = copy_of(reference, tmp_path, data_dir, runs=("theta100",))
     process = start_study(path)
@@ -140,6 +141,7 @@ def test_a_study_stopped_by_sigterm_continues_where_it_stopped(reference, tmp_pa
     finish_and_compare(path, tmp_path, reference)
 
 
+@pytest.mark.integration
 def test_a_study_killed_with_its_run_continues_from_the_last_checkpoint(reference, tmp_path, data_dir):
     path = copy_of(reference, tmp_path, data_dir, runs=("theta100",))
     process = start_study(path)
@@ -260,6 +262,7 @@ def test_report_shows_each_runs_numbers_evaluates_once_and_takes_in_a_later_run(
     assert report_rows((tmp_path / "out" / "report.md").read_text(), "Runs")["theta1e6"][0][1] == "finished"
 
 
+@pytest.mark.integration  # study.py report and evaluate.py, each evaluating for real in a process of its own
 @pytest.mark.skipif(not (ROOT / "evaluate.py").is_file(), reason="evaluate.py (issue 19) is not in this checkout")
 def test_report_numbers_are_evaluate_pys(reference, tmp_path, data_dir):
     path = copy_of(reference, tmp_path, data_dir, runs=("theta1e4",))  # theta100 not started: not evaluated

@@ -1,20 +1,14 @@
 """train.py refuses bad settings, data and checkpoints with one line, before it changes a file (issue 11,
-items 1 to 4 and 11)."""
+items 1 to 4 and 11).
+
+What is refused before the run lock is taken runs train.py's main in this process; what is found after it (the
+data, the checkpoint) runs train.py as a user does, in a process of its own. The bad values of each setting are
+TrainConfig's to refuse: tests/gptkit/test_config.py checks every message there."""
 
 import pytest
 import torch
 
-from conftest import assert_one_line_error, byte_shards, snapshot, train
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """(data_dir, out_dir) of a finished 2-step run: the files a bad input must leave as they are."""
-    root = tmp_path_factory.mktemp("trained")
-    data_dir, out_dir = byte_shards(root / "data"), root / "out"
-    result = train("--max_iters=2", data_dir=data_dir, out_dir=out_dir, check=False)
-    assert result.returncode == 0, result.stderr
-    return data_dir, out_dir
+from conftest import assert_one_line_error, one_line_refusal, snapshot, train, train_in_process
 
 
 @pytest.mark.parametrize(
@@ -24,75 +18,60 @@ def trained(tmp_path_factory):
         ("n_layer = 2\nn_head = heads\n", "line 2: NameError: name 'heads' is not defined"),
     ],
 )
-def test_config_file_error_names_file_and_line(trained, tmp_path, text, expected):  # item 1
-    data_dir, out_dir = trained
+def test_config_file_error_names_file_and_line(data_dir, tiny_run_copy, tmp_path, text, expected):  # item 1
     config = tmp_path / "broken.py"
     config.write_text(text)
-    before = snapshot(data_dir, out_dir)
-    result = train(str(config), "--max_iters=4", "--init_from=resume", data_dir=data_dir, out_dir=out_dir, check=False)
-    assert_one_line_error(result, f"{config} {expected}")
-    assert snapshot(data_dir, out_dir) == before
+    before = snapshot(data_dir, tiny_run_copy)
+    with one_line_refusal(f"{config} {expected}"):
+        train_in_process(str(config), "--max_iters=4", "--init_from=resume", data_dir=data_dir, out_dir=tiny_run_copy)
+    assert snapshot(data_dir, tiny_run_copy) == before
 
 
 @pytest.mark.parametrize(
     "flags,expected",
     [
-        (["--max_iters=-1"], "max_iters must be >= 0, got -1"),
-        (["--total_batch_tokens=0"], "total_batch_tokens must be >= 1, got 0"),
-        (["--micro_batch_size=-4"], "micro_batch_size must be >= 1 or 'auto', got -4"),
-        (["--micro_batch_size=0"], "micro_batch_size must be >= 1 or 'auto', got 0"),
-        (["--learning_rate=-1"], "learning_rate must be >= 0, got -1.0"),
-        (["--eval_interval=2", "--eval_iters=0"], "eval_iters must be >= 1 when eval_interval is on"),
-        (["--dtype=float8"], "dtype must be one of auto, float32, bfloat16, float16, got 'float8'"),
-        (["--device=cuda"], "sees no CUDA GPU"),
-        (["--log_interval=-1"], "log_interval must be >= 0"),
+        (["--max_iters=-1"], "max_iters must be >= 0, got -1"),  # one of TrainConfig's checks
+        (["--device=cuda"], "sees no CUDA GPU"),  # the device, found as the run starts
     ],
 )
-def test_nonsense_values_are_refused(trained, flags, expected):  # items 2 and 11
+def test_nonsense_values_are_refused(data_dir, tiny_run_copy, flags, expected):  # items 2 and 11
     if "--device=cuda" in flags and torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    data_dir, out_dir = trained
-    before = snapshot(data_dir, out_dir)
-    result = train("--max_iters=4", "--init_from=resume", *flags, data_dir=data_dir, out_dir=out_dir, check=False)
-    assert_one_line_error(result, expected)
-    assert snapshot(data_dir, out_dir) == before
+    before = snapshot(data_dir, tiny_run_copy)
+    with one_line_refusal(expected):
+        train_in_process("--max_iters=4", "--init_from=resume", *flags, data_dir=data_dir, out_dir=tiny_run_copy)
+    assert snapshot(data_dir, tiny_run_copy) == before
 
 
-def test_log_interval_zero_turns_logging_off(trained, tmp_path):  # item 11: the ZeroDivisionError is gone
-    data_dir, _ = trained
-    result = train("--max_iters=2", "--log_interval=0", data_dir=data_dir, out_dir=tmp_path, check=False)
-    assert result.returncode == 0, result.stderr
+def test_log_interval_zero_turns_logging_off(data_dir, tmp_path):  # item 11: the ZeroDivisionError is gone
+    printed = train_in_process("--max_iters=2", "--log_interval=0", data_dir=data_dir, out_dir=tmp_path)
     assert torch.load(tmp_path / "ckpt.pt", weights_only=True)["step"] == 2
-    assert "step      1 |" not in result.stdout
+    assert "step      1 |" not in printed
 
 
 @pytest.mark.parametrize("vocab_size", [50304, 385])
-def test_byte_shards_refuse_a_model_vocabulary_that_does_not_fit(trained, tmp_path, vocab_size):  # item 3
-    data_dir, _ = trained
+def test_byte_shards_refuse_a_model_vocabulary_that_does_not_fit(data_dir, tmp_path, vocab_size):  # item 3
     before = snapshot(data_dir)
     result = train("--max_iters=2", f"--vocab_size={vocab_size}", data_dir=data_dir, out_dir=tmp_path, check=False)
     assert_one_line_error(result, "tokenizer 'bytes' (257 tokens)", f"vocab_size is {vocab_size}", "257 ... 384")
     assert snapshot(data_dir) == before and not (tmp_path / "ckpt.pt").exists()
 
 
-def test_byte_shards_take_a_padded_byte_vocabulary(trained, tmp_path):
-    data_dir, _ = trained
-    result = train("--max_iters=1", "--vocab_size=384", data_dir=data_dir, out_dir=tmp_path, check=False)
-    assert result.returncode == 0, result.stderr
+def test_byte_shards_take_a_padded_byte_vocabulary(data_dir, tmp_path):
+    train_in_process("--max_iters=1", "--vocab_size=384", data_dir=data_dir, out_dir=tmp_path)
+    assert torch.load(tmp_path / "ckpt.pt", weights_only=True)["step"] == 1
 
 
-def test_hellaswag_on_byte_level_data_is_refused(trained):  # issue 18, item 5: no longer switched off silently
-    data_dir, out_dir = trained
-    before = snapshot(data_dir, out_dir)
+def test_hellaswag_on_byte_level_data_is_refused(data_dir, tiny_run_copy):  # issue 18, item 5: no longer switched off
+    before = snapshot(data_dir, tiny_run_copy)
     flags = ("--max_iters=4", "--init_from=resume", "--hellaswag_interval=2")
-    result = train(*flags, data_dir=data_dir, out_dir=out_dir, check=False)
+    result = train(*flags, data_dir=data_dir, out_dir=tiny_run_copy, check=False)
     assert_one_line_error(result, f"HellaSwag needs GPT-2 tokens, but {data_dir} holds 'bytes' tokens: set hellaswag")
-    assert snapshot(data_dir, out_dir) == before
+    assert snapshot(data_dir, tiny_run_copy) == before
 
 
-def test_weights_only_checkpoint_says_what_resuming_lacks(trained, tmp_path):  # item 4
-    data_dir, out_dir = trained
-    full = torch.load(out_dir / "ckpt.pt", weights_only=True)
+def test_weights_only_checkpoint_says_what_resuming_lacks(data_dir, tiny_run, tmp_path):  # item 4
+    full = torch.load(tiny_run / "ckpt.pt", weights_only=True)
     torch.save({"model": full["model"], "model_config": full["model_config"]}, tmp_path / "ckpt.pt")
     before = snapshot(data_dir, tmp_path)
     result = train("--max_iters=4", "--init_from=resume", data_dir=data_dir, out_dir=tmp_path, check=False)

@@ -1,20 +1,21 @@
-"""train.py under FSDP, as a user runs it: two CPU processes (gloo) against DDP, sharded checkpoints resumed on
-two processes and on one, and a consolidated ckpt.pt against the sharded model (torchrun's restart of a killed
-worker: tests/test_train_elastic.py). Tiny models and few steps: every test spawns processes."""
+"""train.py under FSDP: two CPU processes (gloo, under torchrun) against DDP, sharded checkpoints resumed on two
+processes and on one (a single process runs in this process), and a consolidated ckpt.pt against the sharded
+model (torchrun's restart of a killed worker: tests/test_train_elastic.py). Tiny models and few steps."""
 
-import os
 import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import run_script
+from conftest import SINGLE_THREAD, run_command, run_script
 from gptkit.data.corpus import embedded_documents, prepare_texts
 from gptkit.data.dataloader import validation_batches
 from gptkit.data.shards import find_shards
 from gptkit.training.metrics import read_metrics
 from model import load_model
+
+pytestmark = pytest.mark.integration  # two processes, or FSDP against them
 
 TORCHRUN = (sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2")
 STEPS = 12
@@ -56,11 +57,15 @@ def command_line(out_dir, data_dir, **settings):
     return [f"--{key}={value}" for key, value in flags.items()]
 
 
-def train(out_dir, data_dir, launcher=TORCHRUN, **settings):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = run_script("train.py", *command_line(out_dir, data_dir, **settings), launcher=launcher, env=env)
+def train(out_dir, data_dir, processes=2, **settings):
+    """train.py with SMALL_RUN, then settings, on 2 processes under torchrun or on 1 in this process: what it
+    printed."""
+    flags = command_line(out_dir, data_dir, **settings)
+    if processes == 1:
+        return run_command("train.py", *flags)
+    result = run_script("train.py", *flags, launcher=TORCHRUN, env=SINGLE_THREAD)
     assert result.returncode == 0, result.stderr[-3000:]
-    return result
+    return result.stdout
 
 
 def logged(out_dir, key="loss"):
@@ -111,12 +116,11 @@ def test_fsdp_equals_ddp_for_the_new_block_with_its_role_learning_rates(data_dir
 
 @pytest.mark.parametrize("writers,readers", [(2, 2), (2, 1), (1, 2)])
 def test_sharded_checkpoint_resumes_on_any_number_of_processes(reference, data_dir, tmp_path, writers, readers):
-    launchers = {1: (sys.executable,), 2: TORCHRUN}
-    train(tmp_path, data_dir, launcher=launchers[writers], max_iters=4)
+    train(tmp_path, data_dir, processes=writers, max_iters=4)
     shards = {f"__{rank}_0.distcp" for rank in range(writers)}  # one file per writing process
     assert {p.name for p in (tmp_path / "ckpt").iterdir()} == {*shards, ".metadata", "train_state.pt"}
-    result = train(tmp_path, data_dir, launcher=launchers[readers], init_from="resume")
-    assert "resuming from step 4" in result.stdout
+    printed = train(tmp_path, data_dir, processes=readers, init_from="resume")
+    assert "resuming from step 4" in printed
     resumed = logged(tmp_path)
     assert sorted(resumed) == list(range(1, STEPS + 1))
     assert_close({step: loss for step, loss in resumed.items() if step > 4}, logged(reference))
@@ -124,8 +128,7 @@ def test_sharded_checkpoint_resumes_on_any_number_of_processes(reference, data_d
 
 def test_consolidated_checkpoint_gives_the_sharded_models_validation_loss(reference, data_dir, tmp_path):
     output = tmp_path / "ckpt.pt"
-    result = run_script("consolidate.py", reference, "--output", output)
-    assert result.returncode == 0, result.stderr
+    run_command("consolidate.py", reference, "--output", output)
     model, tokenizer = load_model(output)
     assert tokenizer.name == "bytes"
     # the FSDP run's validation loss at its last step: eval_iters batches per process, averaged over both

@@ -109,6 +109,7 @@ def test_with_no_rollback_left_or_no_checkpoint_the_run_stops_as_with_stop(blow_
         assert stopped.returncode == 1 and stopped.stderr == result.stderr
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("parallelism", ["ddp", "fsdp"])
 def test_two_processes_roll_back_together_and_log_what_one_process_logs(blow_up, data_dir, tmp_path, parallelism):
     # the weights blown up on rank 1 only: the loss averaged over both is nan, and both roll back

@@ -1,6 +1,7 @@
 """Unwritable output is a one-line error: out_dir checked at start-up before any work, and a checkpoint write that
 fails (disk full, folder turned read-only) names the cause as the system does and leaves the previous checkpoint
-intact and no temporary file (issue 11, item 10; issue 18, item 8)."""
+intact and no temporary file (issue 11, item 10; issue 18, item 8). An out_dir refused at start-up is refused
+as the run lock is taken, holding nothing: train.py's main runs in this process there."""
 
 import errno
 import os
@@ -10,7 +11,17 @@ import sys
 
 import pytest
 
-from conftest import ROOT, SINGLE_THREAD, TINY_RUN, assert_one_line_error, byte_shards, snapshot, train
+from conftest import (
+    ROOT,
+    SINGLE_THREAD,
+    TINY_RUN,
+    assert_one_line_error,
+    byte_shards,
+    one_line_refusal,
+    snapshot,
+    train,
+    train_in_process,
+)
 from gptkit.checkpointing.checkpoint import TRAINING_STATE, load_checkpoint
 
 # train.py with torch.save failing from its second call on, as a full disk or a read-only folder makes its writes
@@ -66,7 +77,7 @@ def put_on_dev_full(temporary, parallelism):
     ],
 )
 def test_a_full_disk_is_named_as_the_system_names_it(data_dir, tmp_path, parallelism, checkpoint, message):
-    train("--max_iters=2", f"--parallelism={parallelism}", data_dir=data_dir, out_dir=tmp_path)
+    train_in_process("--max_iters=2", f"--parallelism={parallelism}", data_dir=data_dir, out_dir=tmp_path)
     saved = lambda: snapshot(tmp_path / checkpoint) if parallelism == "fsdp" else (tmp_path / checkpoint).read_bytes()
     before = saved()
     temporary = tmp_path / f"{checkpoint}.tmp"
@@ -82,8 +93,8 @@ def test_a_full_disk_is_named_as_the_system_names_it(data_dir, tmp_path, paralle
 def test_out_dir_below_a_file(data_dir, tmp_path):
     (tmp_path / "notes.txt").write_text("a file, not a folder")
     before = snapshot(tmp_path)
-    result = train("--max_iters=2", data_dir=data_dir, out_dir=tmp_path / "notes.txt" / "out", check=False)
-    assert_one_line_error(result, f"cannot write to out_dir {tmp_path / 'notes.txt' / 'out'}: Not a directory")
+    with one_line_refusal(f"cannot write to out_dir {tmp_path / 'notes.txt' / 'out'}: Not a directory"):
+        train_in_process("--max_iters=2", data_dir=data_dir, out_dir=tmp_path / "notes.txt" / "out")
     assert snapshot(tmp_path) == before
 
 
@@ -99,10 +110,10 @@ def test_read_only_out_dir(data_dir, tmp_path):
     folder = tmp_path / "read_only"
     mount_tmpfs(folder, "size=1m,ro")
     try:
-        result = train("--max_iters=2", data_dir=data_dir, out_dir=folder, check=False)
+        with one_line_refusal(f"cannot write to out_dir {folder}: Read-only file system"):
+            train_in_process("--max_iters=2", data_dir=data_dir, out_dir=folder)
     finally:
         subprocess.run(["umount", str(folder)], check=True)
-    assert_one_line_error(result, f"cannot write to out_dir {folder}: Read-only file system")
 
 
 def test_disk_full_from_the_start_and_at_a_checkpoint(data_dir, tmp_path):
@@ -119,7 +130,7 @@ def test_disk_full_from_the_start_and_at_a_checkpoint(data_dir, tmp_path):
                 filler.write(b"\0" * 1_000_000)
                 filler.flush()
         assert full.value.errno == errno.ENOSPC
-        result = train("--max_iters=3", data_dir=data_dir, out_dir=folder / "new_run", check=False)
-        assert_one_line_error(result, f"cannot write to out_dir {folder / 'new_run'}: No space left on device")
+        with one_line_refusal(f"cannot write to out_dir {folder / 'new_run'}: No space left on device"):
+            train_in_process("--max_iters=3", data_dir=data_dir, out_dir=folder / "new_run")
     finally:
         subprocess.run(["umount", str(folder)], check=True)

@@ -1,13 +1,15 @@
 """A transformers folder whose weights are a pickle that would run code is refused in one line by every command
-that loads GPT-2 weights, and the code never runs (issue 11, item 7)."""
+that loads GPT-2 weights, and the code never runs (issue 11, item 7). train.py refuses it after taking the run
+lock, so as a user runs it; sample.py and hellaswag.py in this process."""
 
 import json
 import os
+import re
 
 import pytest
 import torch
 
-from conftest import SINGLE_THREAD, TINY_RUN, assert_one_line_error, byte_shards, run_script
+from conftest import SINGLE_THREAD, TINY_RUN, assert_one_line_error, one_line_refusal, run_command, run_script
 
 transformers = pytest.importorskip("transformers")
 
@@ -32,17 +34,17 @@ def unsafe_folder(tmp_path_factory):
     return folder
 
 
-def test_every_loader_refuses_the_pickle(unsafe_folder, tmp_path):
+def test_every_loader_refuses_the_pickle(unsafe_folder, data_dir, tmp_path):
     data = tmp_path / "examples.jsonl"
     data.write_text(json.dumps({"ctx": "A boy", "label": 0, "endings": ["runs.", "sits."]}) + "\n")
-    data_dir = byte_shards(tmp_path / "data", documents=2)
-    commands = {
-        "train.py": [*TINY_RUN, f"--init_from={unsafe_folder}", f"--data_dir={data_dir}", f"--out_dir={tmp_path}"],
+    refusal = f"weights ({unsafe_folder}) are not a safe checkpoint", "prefer safetensors"
+    train = [*TINY_RUN, f"--init_from={unsafe_folder}", f"--data_dir={data_dir}", f"--out_dir={tmp_path}"]
+    assert_one_line_error(run_script("train.py", *train, env=SINGLE_THREAD), *refusal)
+    for script, args in {
         "sample.py": ["--hf", unsafe_folder, "--device", "cpu"],
         "hellaswag.py": ["--hf", unsafe_folder, "--data", data, "--device", "cpu"],
-    }
-    for script, args in commands.items():
-        result = run_script(script, *args, env=SINGLE_THREAD)
-        assert_one_line_error(result, f"weights ({unsafe_folder}) are not a safe checkpoint", "prefer safetensors")
+    }.items():
+        with one_line_refusal(re.escape(refusal[0]) + ".*" + refusal[1]):
+            run_command(script, *args)
     assert not (unsafe_folder / "code_ran").exists()
     assert not (tmp_path / "ckpt.pt").exists()

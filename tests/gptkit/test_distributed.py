@@ -151,6 +151,7 @@ shutdown(run.world_size)
 """
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="ends a hung run through /proc (Linux)")
 def test_a_round_restarted_by_torchrun_joins_a_process_group_of_its_own(tmp_path):
     worker = tmp_path / "worker.py"

@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import hellaswag_examples, small_gpt2
+from conftest import TINY_GPT2, hellaswag_examples, tiny_gpt
 from gptkit.data.tokenizer import get_tokenizer
 from gptkit.distributed import Run
 from gptkit.errors import UserError
@@ -26,7 +26,7 @@ def plain_choice(model, tokenizer, example):
 
 
 def test_batched_scores_equal_one_ending_at_a_time(examples_file):
-    model = small_gpt2()
+    model = tiny_gpt(**TINY_GPT2)
     tokenizer = get_tokenizer("gpt2")
     examples = hellaswag_examples()
     result = evaluate_hellaswag(model, Run(), data_path=examples_file)
@@ -40,7 +40,7 @@ def test_batched_scores_equal_one_ending_at_a_time(examples_file):
 
 def test_an_ending_the_model_prefers_is_counted_right(examples_file):
     tokenizer = get_tokenizer("gpt2")
-    model = small_gpt2(tie_embeddings=False)
+    model = tiny_gpt(**TINY_GPT2, tie_embeddings=False)
     example = hellaswag_examples()[0]
     preferred = set(tokenizer.encode(" " + example["endings"][example["label"]]))
     with torch.no_grad():  # the final LayerNorm outputs a constant; the output layer turns it into fixed logits

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import tiny_bpe
+from conftest import tiny_bpe, tiny_gpt
 from gptkit.data.tokenizer import get_tokenizer
 from gptkit.distributed import Run
 from gptkit.errors import UserError
@@ -27,15 +27,9 @@ from gptkit.evaluation.long_context import (
     probe_gaps,
     token_losses,
 )
-from model import GPT, GPTConfig
 
 EOT = 100
-
-
-def tiny_model():
-    torch.manual_seed(0)
-    config = GPTConfig(block_size=16, vocab_size=101, n_layer=2, n_head=4, n_kv_head=2, n_embd=32, pos_emb="rope")
-    return GPT(config).eval()
+SHAPE = dict(block_size=16, n_kv_head=2, pos_emb="rope")  # a RoPE model that reads 16 tokens
 
 
 def stream(length=2000, seed=0):
@@ -57,14 +51,14 @@ def direct_losses(model, rows):
 
 
 def test_token_losses_equal_cross_entropy_of_the_logits_in_uneven_batches():
-    model, rows = tiny_model(), np.stack([stream(41, seed)[:41] for seed in range(7)]).astype(np.int64)
+    model, rows = tiny_gpt(**SHAPE), np.stack([stream(41, seed)[:41] for seed in range(7)]).astype(np.int64)
     losses = token_losses(model, rows, Run(), batch_size=3)  # batches of 3, 3, 1; 40 positions, past block 16
     assert losses.shape == (7, 40)
     assert np.allclose(losses, direct_losses(model, rows), atol=1e-5)
 
 
 def test_loss_by_position_bins_equal_direct_means_and_standard_errors():
-    model, tokens = tiny_model(), stream()
+    model, tokens = tiny_gpt(**SHAPE), stream()
     result = loss_by_position(
         model, tokens, Run(), length=48, windows=5, source="stream", eot_token=EOT, original_length=16, batch_size=2
     )
@@ -81,7 +75,7 @@ def test_loss_by_position_bins_equal_direct_means_and_standard_errors():
 
 
 def test_every_length_reads_the_beginnings_of_the_longest_lengths_windows():
-    model, tokens = tiny_model(), stream()
+    model, tokens = tiny_gpt(**SHAPE), stream()
     for source in ("stream", "docs"):
         long_rows, available = choose_windows(tokens, source, 48, 6, EOT)
         short_rows, short_available = choose_windows(tokens, source, 20, 6, EOT, longest=48)
@@ -110,7 +104,7 @@ def test_no_document_long_enough_is_one_line_naming_the_way_out():
 
 
 def test_perplexity_non_overlapping_and_sliding_score_what_they_say():
-    model, segment = tiny_model(), stream(193)  # 192 targets
+    model, segment = tiny_gpt(**SHAPE), stream(193)  # 192 targets
     token_bytes = np.append(np.arange(100) % 3 + 1, 0)  # tokens of 1-3 bytes; end-of-text none
     result = perplexity(model, segment, Run(), length=48, stride=16, batch_size=4, token_bytes=token_bytes)
     windows = np.stack([segment[i * 48 : i * 48 + 49] for i in range(4)])
@@ -145,7 +139,7 @@ def test_copy_probe_rows_repeat_a_random_span_after_real_text():
 
 
 def test_copy_probe_loss_is_the_second_copys_loss_without_its_first_token():
-    model, tokens = tiny_model(), stream()
+    model, tokens = tiny_gpt(**SHAPE), stream()
     result = copy_probe(
         model, tokens, Run(), max_length=40, span=8, trials=3, vocab_size=101, eot_token=EOT, seed=1, batch_size=2
     )

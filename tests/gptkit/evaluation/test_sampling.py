@@ -1,14 +1,14 @@
 import pytest
 import torch
 
-from conftest import small_gpt2
+from conftest import TINY_GPT2, tiny_gpt
 from gptkit.data.tokenizer import get_tokenizer
 from gptkit.distributed import Run
 from gptkit.evaluation.sampling import sample
 
 
 def test_sampling_with_a_seed_is_reproducible():
-    model = small_gpt2(pos_emb="rope")
+    model = tiny_gpt(**TINY_GPT2, pos_emb="rope")
     tokenizer = get_tokenizer("gpt2")
     settings = dict(num_samples=2, max_new_tokens=20, temperature=1.0, top_k=50)
     first = sample(model, tokenizer, "Hello", Run(), **settings, seed=3)
@@ -19,7 +19,7 @@ def test_sampling_with_a_seed_is_reproducible():
 
 @pytest.mark.parametrize("temperature,top_k", [(0.0, 200), (0.8, 1)])
 def test_zero_temperature_or_top_k_one_is_greedy(temperature, top_k):
-    model = small_gpt2()
+    model = tiny_gpt(**TINY_GPT2)
     tokenizer = get_tokenizer("gpt2")
     prompt = tokenizer.encode("Hello world")
     tokens = list(prompt)
@@ -32,7 +32,7 @@ def test_zero_temperature_or_top_k_one_is_greedy(temperature, top_k):
 
 
 def test_a_sample_during_training_leaves_the_training_rng_and_mode_alone():
-    model = small_gpt2(dropout=0.1).train()
+    model = tiny_gpt(**TINY_GPT2, dropout=0.1).train()
     tokenizer = get_tokenizer("gpt2")
     torch.manual_seed(5)
     expected_next_draw = torch.rand(3)

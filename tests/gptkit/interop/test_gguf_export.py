@@ -14,12 +14,12 @@ from dataclasses import asdict
 import pytest
 import torch
 
-from conftest import tiny_bpe
+from conftest import tiny_bpe, tiny_gpt
 from gptkit.data.tokenizer import get_tokenizer
 from gptkit.errors import UserError
 from gptkit.interop import gguf_export
 from gptkit.interop.gguf_export import check_gguf_export, write_gguf
-from model import GPT, GPTConfig
+from model import GPTConfig
 
 transformers = pytest.importorskip("transformers")
 gguf = pytest.importorskip("gguf")
@@ -37,13 +37,7 @@ TEXTS = [
 
 def random_model(block_size=1024, **toggles):
     """A tiny model with GPT-2's padded vocabulary and every weight random, so that a wrong mapping shows."""
-    torch.manual_seed(0)
-    config = GPTConfig(block_size=block_size, vocab_size=50304, n_layer=2, n_head=4, n_embd=32, **toggles)
-    model = GPT(config).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.1 * torch.randn_like(p))
-    return model
+    return tiny_gpt(noise=0.1, block_size=block_size, vocab_size=50304, **toggles)
 
 
 def write(model, path, gguf_type="f32", **rope_scaling):
@@ -73,6 +67,8 @@ def files(tmp_path_factory):
     return made
 
 
+# transformers' reader takes ~15 s a file on 2 cores, most of it parsing GPT-2's vocabulary: the integration tier
+@pytest.mark.integration
 @pytest.mark.parametrize("family", MODELS)
 def test_transformers_reads_the_f32_file_as_our_model(files, family):
     ours, path = files[family]
@@ -87,6 +83,7 @@ def test_transformers_reads_the_f32_file_as_our_model(files, family):
     assert torch.equal(theirs.generate(prompt, **options), ours.generate(prompt, 16, temperature=0))
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     "toggles",
     [
@@ -99,13 +96,9 @@ def test_transformers_reads_the_rmsnorm_families_as_our_model(tmp_path, toggles)
     """Llama's file holds each head's query and key rows reordered for llama.cpp's neighbouring pairs, which
     transformers' reader puts back; transformers' reader takes Qwen3's head size as 128 whatever the file says
     (llama.cpp reads it), so that model has heads of 128."""
-    torch.manual_seed(0)
     width = 48 if toggles["n_head"] == 6 else 128
     shape = dict(block_size=1024, vocab_size=50304, n_layer=2, n_embd=width, pos_emb="rope", rope_theta=500.0)
-    ours = GPT(GPTConfig(**shape, bias=False, tie_embeddings=False, **toggles)).eval()
-    with torch.no_grad():
-        for p in ours.parameters():
-            p.add_(0.1 * torch.randn_like(p))
+    ours = tiny_gpt(noise=0.1, **shape, bias=False, tie_embeddings=False, **toggles)
     path = write(ours, tmp_path / "model.gguf")
     theirs = load(path)
     assert type(theirs).__name__ == ("Qwen3ForCausalLM" if ours.config.qk_norm else "LlamaForCausalLM")
@@ -126,6 +119,7 @@ def q8_0(weight):
     return (steps * step.half().float()).reshape(weight.shape)
 
 
+@pytest.mark.integration
 def test_q8_0_file_is_our_model_with_its_matrices_rounded_to_8_bits(files):
     """Vectors (norms, biases) stay f32; every matrix is rounded as q8_0 rounds it and nothing else changes,
     so the file's logits are those of our model with q8_0 matrices, to 1e-4: that is the exact check. How far
@@ -166,8 +160,7 @@ def test_a_trained_tokenizer_goes_in_with_its_vocabulary_merges_and_llama_cpps_n
     from tokenizers import Tokenizer
 
     ours = tiny_bpe()
-    torch.manual_seed(0)
-    model = GPT(GPTConfig(block_size=64, vocab_size=512, n_layer=1, n_head=2, n_embd=16, pos_emb="rope")).eval()
+    model = tiny_gpt(block_size=64, vocab_size=512, n_layer=1, n_head=2, n_embd=16, pos_emb="rope")
     path = tmp_path / "model.gguf"
     write_gguf(path, asdict(model.config), model.state_dict(), ours, "f32")
     fields = gguf.GGUFReader(path).fields

@@ -9,6 +9,7 @@ from dataclasses import asdict
 import pytest
 import torch
 
+from conftest import tiny_gpt
 from gptkit.errors import UserError
 from gptkit.interop import hf_format
 from gptkit.interop.hf_format import ARCHITECTURES, family_of, from_transformers, write_folder
@@ -25,17 +26,10 @@ CASES = [(*shape, tie, bias) for shape, tie, bias in itertools.product(SHAPES, [
 EXPECTED_CLASS = {"gpt2": "GPT2LMHeadModel", "starcoder2": "Starcoder2ForCausalLM", "gptkit": "GPTKitForCausalLM"}
 
 
-def random_model(pos_emb="rope", n_kv_head=2, n_expert=0, tie_embeddings=True, bias=True, vocab_size=300):
+def random_model(pos_emb="rope", n_kv_head=2, n_expert=0, tie_embeddings=True, bias=True):
     """A tiny model whose every weight (biases and LayerNorm gains too) is random, so a wrong mapping shows."""
-    torch.manual_seed(0)
-    shape = dict(block_size=48, vocab_size=vocab_size, n_layer=2, n_head=4, n_kv_head=n_kv_head, n_embd=32)
-    toggles = dict(pos_emb=pos_emb, rope_theta=500.0, n_expert=n_expert, tie_embeddings=tie_embeddings, bias=bias)
-    config = GPTConfig(**shape, **toggles)
-    model = GPT(config).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.1 * torch.randn_like(p))
-    return model
+    toggles = dict(pos_emb=pos_emb, n_kv_head=n_kv_head, n_expert=n_expert, tie_embeddings=tie_embeddings, bias=bias)
+    return tiny_gpt(noise=0.1, block_size=48, vocab_size=300, rope_theta=500.0, **toggles)
 
 
 def export(model, folder, dtype="float32"):

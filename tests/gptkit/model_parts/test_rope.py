@@ -7,17 +7,13 @@ from dataclasses import replace
 import pytest
 import torch
 
+from conftest import TINY_GPT, tiny_gpt
 from gptkit.errors import UserError
 from gptkit.model_parts.rope import continued_rope_settings, inverse_frequencies, rope_tables, scaling_settings
 from model import GPT, GPTConfig, apply_rope
 
-TINY = dict(block_size=32, vocab_size=101, n_layer=2, n_head=4, n_embd=32, pos_emb="rope")  # head size 8
+TINY = {**TINY_GPT, "pos_emb": "rope"}  # head size 8
 SCALED = [("linear", 4.0), ("dynamic", 4.0), ("yarn", 4.0), ("yarn", 2.5)]
-
-
-def tiny_model(**overrides):
-    torch.manual_seed(0)
-    return GPT(GPTConfig(**{**TINY, **overrides})).eval()
 
 
 def textbook_tables(head_size, length, theta):
@@ -28,7 +24,7 @@ def textbook_tables(head_size, length, theta):
 
 
 def test_tables_past_block_size_begin_with_todays_rows_and_leave_short_logits_unchanged():
-    model = tiny_model(rope_theta=500.0)
+    model = tiny_gpt(pos_emb="rope", rope_theta=500.0)
     cos, sin = textbook_tables(8, 32, 500.0)
     assert torch.equal(model.rope_cos, cos) and torch.equal(model.rope_sin, sin)
     idx = torch.randint(0, 101, (2, 128))
@@ -132,7 +128,7 @@ def test_linear_reads_position_p_as_plain_ropes_p_over_factor():
 
 
 def test_dynamic_model_logits_equal_plain_up_to_the_original_length():
-    plain, dynamic = tiny_model(), tiny_model(rope_scaling="dynamic", rope_scaling_factor=4.0)
+    plain, dynamic = tiny_gpt(pos_emb="rope"), tiny_gpt(pos_emb="rope", rope_scaling="dynamic", rope_scaling_factor=4.0)
     idx = torch.randint(0, 101, (2, 96))
     with torch.no_grad():
         assert torch.equal(plain(idx[:, :32])[0], dynamic(idx[:, :32])[0])
@@ -141,7 +137,7 @@ def test_dynamic_model_logits_equal_plain_up_to_the_original_length():
 
 def test_dynamic_tables_grown_past_block_size_stay_plain_up_to_an_original_length_beyond_it():
     shape = dict(block_size=16, rope_scaling_factor=4.0, rope_original_block_size=40)  # trained at 40, now at 16
-    plain, dynamic = tiny_model(block_size=16), tiny_model(**shape, rope_scaling="dynamic")
+    plain, dynamic = tiny_gpt(pos_emb="rope", block_size=16), tiny_gpt(pos_emb="rope", **shape, rope_scaling="dynamic")
     idx = torch.randint(0, 101, (1, 60))
     with torch.no_grad():
         for length in (20, 33, 40):  # the tables grow 16 -> 32 -> 40, never past the original length
@@ -155,7 +151,7 @@ def test_dynamic_tables_grown_past_block_size_stay_plain_up_to_an_original_lengt
 
 @pytest.mark.parametrize("scaling,factor", [("none", 1.0), ("linear", 4.0), ("yarn", 4.0)])
 def test_kv_cache_past_block_size_equals_recomputing_the_whole_text(scaling, factor):
-    model = tiny_model(rope_scaling=scaling, rope_scaling_factor=factor, n_kv_head=2)
+    model = tiny_gpt(pos_emb="rope", rope_scaling=scaling, rope_scaling_factor=factor, n_kv_head=2)
     prompt = torch.randint(0, 101, (2, 20))
     seeded = dict(temperature=1.0, top_k=None)
     cached = model.generate(prompt, 60, **seeded, generator=torch.Generator().manual_seed(1))  # to 2.5x block_size
@@ -166,7 +162,7 @@ def test_kv_cache_past_block_size_equals_recomputing_the_whole_text(scaling, fac
 
 
 def test_scaling_settings_for_a_trained_model_keep_the_weights_and_are_checked():
-    model = tiny_model()
+    model = tiny_gpt(pos_emb="rope")
     weights = {k: v.clone() for k, v in model.state_dict().items()}
     model.use_rope_settings(rope_scaling="yarn", rope_scaling_factor=4.0)
     assert model.config.rope_scaling == "yarn"
@@ -206,7 +202,7 @@ def test_a_checkpoint_continues_at_a_longer_block_size_keeping_its_original_leng
     again = continued_rope_settings(extended, {"block_size": 256}, "the checkpoint")
     assert "rope_original_block_size" not in again  # the checkpoint's own 32 stays
 
-    model = tiny_model()
+    model = tiny_gpt(pos_emb="rope")
     checkpoint = {"model": model.state_dict(), "model_config": {**TINY, "n_kv_head": 4}}
     continued = GPT.from_checkpoint(checkpoint, **yarn)
     assert continued.config.block_size == 128 and continued.config.rope_original_block_size == 32

@@ -3,17 +3,12 @@ import copy
 import pytest
 import torch
 
+from conftest import tiny_gpt
 from gptkit.config import TrainConfig
 from gptkit.errors import UserError
 from gptkit.training.optim import MatrixMuon, OptimizerPair, build_optimizer, load_optimizer_state
-from model import GPT, GPTConfig
 
-TINY = dict(vocab_size=64, block_size=16, n_layer=2, n_head=2, n_embd=16)
-
-
-def tiny_gpt(**settings):
-    torch.manual_seed(0)
-    return GPT(GPTConfig(**{**TINY, **settings}))
+TINY = dict(vocab_size=64, block_size=16, n_head=2, n_embd=16)
 
 
 def ids(params):
@@ -26,7 +21,7 @@ def params_of(optimizer):
 
 @pytest.mark.parametrize("settings", [{}, {"n_expert": 4, "tie_embeddings": False, "bias": False}])
 def test_hidden_matrices_go_to_muon_and_everything_else_to_adamw(settings):
-    model = tiny_gpt(**settings)
+    model = tiny_gpt(**TINY, **settings).train()
     pair = build_optimizer(model.named_parameters(), TrainConfig(optimizer="muon"), "cpu")
     muon, adamw = params_of(pair.muon), params_of(pair.adamw)
     expected_muon = []
@@ -47,7 +42,7 @@ def test_hidden_matrices_go_to_muon_and_everything_else_to_adamw(settings):
 
 
 def test_adamw_keeps_its_param_groups():
-    model = tiny_gpt()
+    model = tiny_gpt(**TINY).train()
     cfg = TrainConfig(weight_decay=0.05, learning_rate=1e-3, beta1=0.8, beta2=0.9)
     optimizer = build_optimizer(model.named_parameters(), cfg, "cpu")
     assert isinstance(optimizer, torch.optim.AdamW) and not optimizer.defaults["fused"]
@@ -99,7 +94,7 @@ def one_step(optimizer, model, scaler=None, poison=False):
 
 
 def test_the_gradient_scaler_unscales_and_guards_both_optimizers():
-    plain, scaled, poisoned = tiny_gpt(), tiny_gpt(), tiny_gpt()
+    plain, scaled, poisoned = tiny_gpt(**TINY).train(), tiny_gpt(**TINY).train(), tiny_gpt(**TINY).train()
     cfg = TrainConfig(optimizer="muon")
     optimizers = [build_optimizer(m.named_parameters(), cfg, "cpu") for m in (plain, scaled, poisoned)]
     one_step(optimizers[0], plain)
@@ -114,10 +109,10 @@ def test_the_gradient_scaler_unscales_and_guards_both_optimizers():
 
 def test_state_dict_round_trip_continues_identically():
     cfg = TrainConfig(optimizer="muon")
-    model = tiny_gpt(n_expert=2)
+    model = tiny_gpt(**TINY, n_expert=2).train()
     optimizer = build_optimizer(model.named_parameters(), cfg, "cpu")
     one_step(optimizer, model)
-    resumed = tiny_gpt(n_expert=2)
+    resumed = tiny_gpt(**TINY, n_expert=2).train()
     resumed.load_state_dict(model.state_dict())
     restored = build_optimizer(resumed.named_parameters(), cfg, "cpu")
     load_optimizer_state(restored, copy.deepcopy(optimizer.state_dict()), cfg)  # as if saved and loaded
@@ -128,7 +123,7 @@ def test_state_dict_round_trip_continues_identically():
 
 
 def test_resuming_with_the_other_optimizer_is_refused_and_peaks_come_from_the_config():
-    model = tiny_gpt()
+    model = tiny_gpt(**TINY).train()
     adamw = build_optimizer(model.named_parameters(), TrainConfig(), "cpu")
     muon_cfg = TrainConfig(optimizer="muon", muon_lr=0.05, learning_rate=1e-3)
     muon = build_optimizer(model.named_parameters(), muon_cfg, "cpu")

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, SINGLE_THREAD, TINY_RUN, assert_one_line_error, byte_shards, train
+from conftest import ROOT, SINGLE_THREAD, TINY_RUN, one_line_refusal, train_in_process
 from gptkit.checkpointing.checkpoint import load_checkpoint
 from gptkit.errors import UserError
 from gptkit.training.metrics import read_metrics
@@ -24,8 +24,8 @@ def wait_for_holder(out_dir, pid, timeout_s=120):
     raise AssertionError(f"process {pid} never took the lock")
 
 
-def test_second_run_on_the_same_out_dir_is_refused(tmp_path):
-    data_dir, out_dir = byte_shards(tmp_path / "data"), tmp_path / "out"
+def test_second_run_on_the_same_out_dir_is_refused(data_dir, tmp_path):
+    out_dir = tmp_path / "out"
     endless = [*TINY_RUN, f"--data_dir={data_dir}", f"--out_dir={out_dir}", "--max_iters=1000000"]
     first = subprocess.Popen(
         [sys.executable, str(ROOT / "train.py"), *endless],
@@ -36,8 +36,8 @@ def test_second_run_on_the_same_out_dir_is_refused(tmp_path):
         text=True,
     )
     wait_for_holder(out_dir, first.pid)
-    second = train("--max_iters=5", data_dir=data_dir, out_dir=out_dir, check=False)
-    assert_one_line_error(second, f"out_dir {out_dir} is in use by another run (pid {first.pid} on ")
+    with one_line_refusal(rf"out_dir {out_dir} is in use by another run \(pid {first.pid} on "):
+        train_in_process("--max_iters=5", data_dir=data_dir, out_dir=out_dir)  # refused as it takes the lock
     assert first.poll() is None  # refused at once, while the first still trains
     metrics = out_dir / "metrics.jsonl"
     while first.poll() is None and not (metrics.exists() and metrics.read_text().count("\n")):
