@@ -28,7 +28,9 @@ from gptkit.data.shards import find_shards
 from gptkit.data.tokenizer import get_tokenizer
 from gptkit.distributed import all_reduce_max, all_reduce_mean, barrier, setup_run, shutdown
 from gptkit.errors import run_main
-from gptkit.evaluation.hellaswag import check_gpt2_tokens, evaluate_hellaswag, hellaswag_file, read_examples
+from gptkit.evaluation.core import evaluate_core
+from gptkit.evaluation.core_bundle import load_tasks
+from gptkit.evaluation.hellaswag import evaluate_hellaswag, hellaswag_file, read_examples
 from gptkit.evaluation.sampling import sample
 from gptkit.interop.pretrained import read_pretrained, warm_start_overrides
 from gptkit.model_parts.fp8 import check_fp8, convert_to_fp8
@@ -150,11 +152,10 @@ def main(argv):
         micro_batch_size = find_micro_batch_size(model, cfg, run)
     grad_accum_steps = gradient_accumulation_steps(cfg, micro_batch_size, model_config.block_size, run.world_size)
     train_batches, val_loader_args = training_data(cfg, run, micro_batch_size, model_config)
-    tokenizer_name = train_batches.tokenizer_name
-    if cfg.hellaswag_interval > 0:
-        check_gpt2_tokens(tokenizer_name, cfg.data_dir, "set hellaswag_interval=0, or train on GPT-2 shards")
+    tokenizer = get_tokenizer(train_batches.tokenizer_name)  # the shards': samples and evaluations read it
     if cfg.hellaswag_interval > 0 and run.is_master:
         read_examples(hellaswag_file(cfg.hellaswag_data))  # downloaded and checked before training, not later
+    core_tasks = load_tasks(cfg.core_bundle, cfg.core_max_per_task, run) if cfg.core_interval > 0 else None
     barrier(run.world_size)
 
     # one process, DDP or FSDP (sharded in place), compiled and with activation checkpointing as configured
@@ -213,10 +214,12 @@ def main(argv):
         if due(cfg.eval_interval):
             report.evaluation(step, val_loss=evaluate_val_loss(model, val_loader_args, cfg, run))
         if due(cfg.hellaswag_interval):
-            result = evaluate_hellaswag(raw_model, run, data_path=cfg.hellaswag_data, limit=cfg.hellaswag_limit)
+            data, limit = cfg.hellaswag_data, cfg.hellaswag_limit
+            result = evaluate_hellaswag(raw_model, run, tokenizer, data_path=data, limit=limit)
             report.evaluation(step, hellaswag_acc=result["acc"], hellaswag_acc_norm=result["acc_norm"])
+        if due(cfg.core_interval):
+            report.evaluation(step, core=evaluate_core(raw_model, run, tokenizer, core_tasks)["core"])
         if due(cfg.sample_interval) and (run.is_master or is_sharded(raw_model)):  # sharded: all ranks forward
-            tokenizer = get_tokenizer(tokenizer_name)
             text = sample(raw_model, tokenizer, "", run, max_new_tokens=cfg.sample_tokens, seed=cfg.seed)
             if run.is_master:
                 print(f"step {step} sample:\n{text[0]}\n")

@@ -1,5 +1,5 @@
-"""hellaswag.py refuses a broken examples file and a model without GPT-2's tokenizer in one line (issue 11,
-item 5)."""
+"""hellaswag.py refuses a broken examples file in one line (issue 11, item 5), and scores a model of any tokenizer
+in its own tokens (issue 27, item 4)."""
 
 import json
 
@@ -41,9 +41,13 @@ def test_broken_examples_file_names_file_and_line(gpt2_checkpoint, tmp_path, lin
     assert_one_line_error(result, f"{data}{expected}")
 
 
-def test_byte_level_model_is_refused(tmp_path):
+def test_a_byte_level_model_is_scored_in_bytes(tmp_path):  # no longer refused: any tokenizer is the model's own
     checkpoint = tiny_checkpoint(tmp_path / "ckpt.pt", 257, "bytes")
     data = tmp_path / "examples.jsonl"
     data.write_text(json.dumps(EXAMPLE) + "\n")
-    result = run_script("hellaswag.py", "--checkpoint", checkpoint, "--data", data, "--device", "cpu")
-    assert_one_line_error(result, f"HellaSwag needs GPT-2 tokens, but {checkpoint} holds 'bytes' tokens")
+    result = run_script(
+        "hellaswag.py", "--checkpoint", checkpoint, "--data", data, "--device", "cpu", "--json", "r.json", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "over 1 examples" in result.stdout
+    assert json.loads((tmp_path / "r.json").read_text())["examples"] == 1

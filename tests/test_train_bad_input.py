@@ -81,12 +81,12 @@ def test_byte_shards_take_a_padded_byte_vocabulary(trained, tmp_path):
     assert result.returncode == 0, result.stderr
 
 
-def test_hellaswag_on_byte_level_data_is_refused(trained):  # issue 18, item 5: no longer switched off silently
+def test_a_missing_core_bundle_stops_the_run_before_it_changes_a_file(trained, tmp_path):
     data_dir, out_dir = trained
     before = snapshot(data_dir, out_dir)
-    flags = ("--max_iters=4", "--init_from=resume", "--hellaswag_interval=2")
+    flags = ("--max_iters=4", "--init_from=resume", "--core_interval=2", f"--core_bundle={tmp_path / 'none'}")
     result = train(*flags, data_dir=data_dir, out_dir=out_dir, check=False)
-    assert_one_line_error(result, f"HellaSwag needs GPT-2 tokens, but {data_dir} holds 'bytes' tokens: set hellaswag")
+    assert_one_line_error(result, f"CORE bundle {tmp_path / 'none'} not found")
     assert snapshot(data_dir, out_dir) == before
 
 
