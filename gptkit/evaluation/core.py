@@ -1,6 +1,6 @@
 """
-The CORE score: DCLM's in-context tasks (Li et al. 2024), scored as nanochat scores them (its core_eval.py and
-base_eval.py), in the model's own tokens.
+The CORE score: DCLM's in-context tasks (Li et al. 2024), scored as nanochat scores them (its nanochat/core_eval.py and
+scripts/base_eval.py), in the model's own tokens.
 
 Each example becomes prompts: its few-shot examples first (drawn from the task's other examples with a seed of
 the example's index), each ended by a blank line, then the example itself.
