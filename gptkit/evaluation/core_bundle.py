@@ -15,7 +15,6 @@ written. A download leaves either the whole bundle in the cache or nothing there
 """
 
 import csv
-import json
 import os
 import random
 import shutil
@@ -23,6 +22,7 @@ import tempfile
 import urllib.request
 import zipfile
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import yaml
@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from gptkit.distributed import on_master
 from gptkit.errors import UserError
+from gptkit.evaluation.example_lines import read_example_lines
 
 BUNDLE_URL = "https://karpathy-public.s3.us-west-2.amazonaws.com/eval_bundle.zip"  # nanochat's copy
 DEFAULT_FOLDER = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gptkit" / "eval_bundle"
@@ -113,7 +114,8 @@ def read_bundle(folder, max_per_task=0):
         path = folder / "eval_data" / entry["dataset_uri"]
         if not path.is_file():
             raise UserError(f"{path} not found (task {label!r}): {incomplete}")
-        examples = read_examples(path, entry["icl_task_type"])
+        task_type = entry["icl_task_type"]
+        examples = read_example_lines(path, task_type, partial(example_problem, task_type=task_type))
         random.Random(SHUFFLE_SEED).shuffle(examples)
         examples = examples[:max_per_task] if max_per_task > 0 else examples
         shots = entry["num_fewshot"]
@@ -121,7 +123,7 @@ def read_bundle(folder, max_per_task=0):
             remedy = f"max_per_task must be above {shots}" if max_per_task > 0 else f"{path} holds too few"
             raise UserError(f"task {label!r} shows {shots} other examples before each of its {len(examples)}: {remedy}")
         delimiter = entry["continuation_delimiter"]
-        tasks.append(Task(label, entry["icl_task_type"], shots, delimiter, baselines[label], examples))
+        tasks.append(Task(label, task_type, shots, delimiter, baselines[label], examples))
     return tasks
 
 
@@ -173,27 +175,6 @@ def read_baselines(path):
             raise UserError(f"{path}:{number}: the random baseline must be a percentage below 100, got {given!r}")
         baselines[row["Eval Task"]] = baseline
     return baselines
-
-
-def read_examples(path, task_type):
-    """The examples of a task file; a line that is not one (bad JSON, a field missing) is a UserError naming
-    file and line."""
-    examples = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                example = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise UserError(f"{path}:{number}: not a JSON line ({e.msg})") from None
-            problem = example_problem(example, task_type)
-            if problem:
-                raise UserError(f"{path}:{number}: not a {task_type} example ({problem})")
-            examples.append(example)
-    if not examples:
-        raise UserError(f"{path} holds no examples")
-    return examples
 
 
 # The fields each task type's examples need: text, a list of texts, or the index of one of those texts.

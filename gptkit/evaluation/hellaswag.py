@@ -8,7 +8,6 @@ The text is tokenized with the model's own tokenizer, whichever it is; acc_norm'
 tokens. The batched scores equal a plain per-ending computation, and every rank's share adds up to the whole set.
 """
 
-import json
 import urllib.request
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from tqdm import tqdm
 
 from gptkit.distributed import all_gather_objects, all_reduce_sum, rank_share
 from gptkit.errors import UserError
+from gptkit.evaluation.example_lines import read_example_lines
 
 VALIDATION_URL = "https://raw.githubusercontent.com/rowanz/hellaswag/master/data/hellaswag_val.jsonl"
 CACHE_FILE = Path("data/hellaswag/hellaswag_val.jsonl")
@@ -47,22 +47,7 @@ def hellaswag_file(data_path="", cache_file=CACHE_FILE, url=VALIDATION_URL):
 def read_examples(path):
     """The examples of a HellaSwag jsonl file; a line that is not one (bad JSON, a key missing) is a UserError
     naming file and line."""
-    examples = []
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line_number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                example = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise UserError(f"{path}:{line_number}: not a JSON line ({e.msg})") from None
-            problem = example_problem(example)
-            if problem:
-                raise UserError(f"{path}:{line_number}: not a HellaSwag example ({problem})")
-            examples.append(example)
-    if not examples:
-        raise UserError(f"{path} holds no HellaSwag examples")
-    return examples
+    return read_example_lines(path, "HellaSwag", example_problem)
 
 
 def example_problem(example):

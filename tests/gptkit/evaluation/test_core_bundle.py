@@ -94,7 +94,11 @@ BROKEN = [
         "eval_data/toy/completion.jsonl:1",
         "not a language_modeling example (continuation must be text)",
     ),
-    (lambda b: (b / "eval_data/toy/answer.jsonl").write_text("\n"), "eval_data/toy/answer.jsonl", "holds no examples"),
+    (
+        lambda b: (b / "eval_data/toy/answer.jsonl").write_text("\n"),
+        "eval_data/toy/answer.jsonl",
+        "holds no language_modeling examples",
+    ),
 ]
 
 
