@@ -101,7 +101,7 @@ def read_bundle(folder, max_per_task=0):
     """The bundle's tasks, in core.yaml's order, each with the examples to score (all, or the first max_per_task
     of the shuffled examples)."""
     folder = Path(folder)
-    incomplete = f"the CORE bundle {folder} is incomplete (download it again, or delete it to have it downloaded)"
+    incomplete = f"the CORE bundle {folder} is incomplete: delete it and unzip {BUNDLE_URL} there again"
     for name in ("core.yaml", "eval_meta_data.csv"):
         if not (folder / name).is_file():
             raise UserError(f"{folder / name} not found: {incomplete}")
@@ -160,7 +160,7 @@ def read_task_list(path):
 
 def read_baselines(path):
     """{task label: random baseline in percent} from eval_meta_data.csv."""
-    with open(path, encoding="utf-8", newline="") as f:
+    with open(path, encoding="utf-8", errors="replace", newline="") as f:  # a stray byte fails as a bad value
         rows = list(csv.DictReader(f))
     baselines = {}
     for number, row in enumerate(rows, 2):  # line 1 is the header
