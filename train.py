@@ -29,7 +29,9 @@ from gptkit.data.tokenizer import check_same_tokenizer
 from gptkit.distributed import all_reduce_max, all_reduce_mean, all_reduce_sum, barrier, setup_run, shutdown
 from gptkit.errors import run_main
 from gptkit.evaluation.bits_per_byte import bits_per_byte, text_loss_and_bytes, token_byte_counts
-from gptkit.evaluation.hellaswag import check_gpt2_tokens, evaluate_hellaswag, hellaswag_file, read_examples
+from gptkit.evaluation.core import evaluate_core
+from gptkit.evaluation.core_bundle import load_tasks
+from gptkit.evaluation.hellaswag import evaluate_hellaswag, hellaswag_file, read_examples
 from gptkit.evaluation.sampling import sample
 from gptkit.interop.pretrained import read_pretrained, recorded_tokenizer, warm_start_overrides
 from gptkit.model_parts.fp8 import check_fp8, convert_to_fp8
@@ -168,8 +170,6 @@ def main(argv):
     grad_accum_steps = gradient_accumulation_steps(cfg, micro_batch_size, model_config.block_size, run.world_size)
     train_batches, val_loader_args = training_data(cfg, run, micro_batch_size, model_config)
     tokenizer_name = train_batches.tokenizer_name
-    if cfg.hellaswag_interval > 0:
-        check_gpt2_tokens(tokenizer_name, cfg.data_dir, "set hellaswag_interval=0, or train on GPT-2 shards")
     if model_tokenizer is not None:  # resumed or warm-started: the data must be in the model's tokens
         model_source = run_checkpoint.path if checkpoint is not None else cfg.init_from
         check_same_tokenizer(model_tokenizer, model_source, tokenizer_name, cfg.data_dir)
@@ -177,6 +177,7 @@ def main(argv):
     token_bytes = token_byte_counts(tokenizer, model_config.vocab_size).to(run.device)  # for bits per byte
     if cfg.hellaswag_interval > 0 and run.is_master:
         read_examples(hellaswag_file(cfg.hellaswag_data))  # downloaded and checked before training, not later
+    core_tasks = load_tasks(cfg.core_bundle, cfg.core_max_per_task, run) if cfg.core_interval > 0 else None
     barrier(run.world_size)
 
     # one process, DDP or FSDP (sharded in place), compiled and with activation checkpointing as configured
@@ -236,8 +237,11 @@ def main(argv):
             val_loss, val_bpb = evaluate_val_loss(model, val_loader_args, cfg, run, token_bytes)
             report.evaluation(step, val_loss=val_loss, val_bpb=val_bpb)
         if due(cfg.hellaswag_interval):
-            result = evaluate_hellaswag(raw_model, run, data_path=cfg.hellaswag_data, limit=cfg.hellaswag_limit)
+            data, limit = cfg.hellaswag_data, cfg.hellaswag_limit
+            result = evaluate_hellaswag(raw_model, run, tokenizer, data_path=data, limit=limit)
             report.evaluation(step, hellaswag_acc=result["acc"], hellaswag_acc_norm=result["acc_norm"])
+        if due(cfg.core_interval):
+            report.evaluation(step, core=evaluate_core(raw_model, run, tokenizer, core_tasks)["core"])
         if due(cfg.sample_interval) and (run.is_master or is_sharded(raw_model)):  # sharded: all ranks forward
             text = sample(raw_model, tokenizer, "", run, max_new_tokens=cfg.sample_tokens, seed=cfg.seed)
             if run.is_master:

@@ -1,6 +1,7 @@
 """
 What several test files share: running a command in this process or as a user would, a tiny training run
-(trained once per session), tiny models, prepared data folders, and the invented HellaSwag examples.
+(trained once per session), tiny models, prepared data folders, and the invented HellaSwag examples and CORE
+bundle.
 
 Test files mirror the code: tests/test_<command>.py for a root command, tests/gptkit/<folder>/test_<module>.py
 for a part of the package. Helpers are imported with `from conftest import ...`; fixtures are found by pytest.
@@ -42,6 +43,8 @@ if "PYTEST_XDIST_WORKER" in os.environ:
 
 # Invented examples in HellaSwag's format (not taken from the dataset), one JSON object per line.
 HELLASWAG_EXAMPLES = ROOT / "tests" / "data" / "hellaswag_examples.jsonl"
+# A hand-made CORE bundle in the DCLM eval bundle's layout (invented examples): see its core.yaml.
+CORE_BUNDLE = ROOT / "tests" / "data" / "core_bundle"
 
 
 def run_script(script, *args, cwd=ROOT, launcher=(sys.executable,), env=None):

@@ -85,8 +85,9 @@ def test_folder_loads_in_transformers_with_the_checkpoint_logits(gpt2_export):
     assert "--total_batch_tokens=1024" in card and "--max_iters=7" in card
 
 
-def test_hellaswag_through_the_folder_equals_the_checkpoint(gpt2_export, tmp_path):
-    checkpoint, folder, _ = gpt2_export
+@pytest.mark.parametrize("exported", ["gpt2_export", "bytes_export"])  # each scored in its own tokens
+def test_hellaswag_through_the_folder_equals_the_checkpoint(exported, request, tmp_path):
+    checkpoint, folder, _ = request.getfixturevalue(exported)
     data = tmp_path / "items.jsonl"
     data.write_text("".join(json.dumps(item) + "\n" for item in ITEMS))
     results = []
@@ -105,9 +106,6 @@ def test_sample_reads_the_folder_with_its_own_tokenizer(bytes_export):
         options = ("--prompt", "def main(", "--temperature", "0", "--num_samples", "1", "--max_new_tokens", "30")
         texts.append(run_command("sample.py", *source, *options, "--device", "cpu"))
     assert texts[0] == texts[1] and texts[0].startswith("def main(")
-    with pytest.raises(UserError) as error:
-        run_command("hellaswag.py", "--hf", folder, "--data", "unused.jsonl", "--device", "cpu")
-    assert str(error.value) == f"HellaSwag needs GPT-2 tokens, but {folder} holds 'bytes' tokens"
 
 
 def test_training_from_the_folder_starts_from_the_checkpoint_weights(bytes_export, tmp_path):

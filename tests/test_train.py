@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from conftest import (
+    CORE_BUNDLE,
     HELLASWAG_EXAMPLES,
     ROOT,
     TINY_RUN,
@@ -17,7 +18,12 @@ from conftest import (
     train_in_process,
 )
 from gptkit.checkpointing.checkpoint import load_checkpoint
+from gptkit.distributed import Run
+from gptkit.evaluation.core import evaluate_core
+from gptkit.evaluation.core_bundle import read_bundle
+from gptkit.evaluation.hellaswag import evaluate_hellaswag
 from gptkit.training.metrics import read_metrics
+from model import load_model
 
 
 def test_resumed_run_equals_uninterrupted_run(data_dir, tmp_path):
@@ -174,6 +180,7 @@ def busy_run(tmp_path_factory, gpt2_data_dir):
     out_dir = tmp_path_factory.mktemp("busy")
     on = ("--eval_interval=2", "--log_interval=1", "--checkpoint_interval=1", "--sample_interval=2")
     on += ("--hellaswag_interval=2", f"--hellaswag_data={HELLASWAG_EXAMPLES}")
+    on += ("--core_interval=2", f"--core_bundle={CORE_BUNDLE}")
     return out_dir, train_in_process(*GPT2_RUN, *on, data_dir=gpt2_data_dir, out_dir=out_dir)
 
 
@@ -181,6 +188,17 @@ def test_hellaswag_accuracy_is_logged_while_training(busy_run):
     records = [r for r in read_metrics(busy_run[0] / "metrics.jsonl") if "hellaswag_acc_norm" in r]
     assert [r["step"] for r in records] == [2]
     assert records[0]["hellaswag_acc_norm"] in (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def test_hellaswag_and_core_on_byte_level_data_score_as_the_commands_score_the_checkpoint(data_dir, tmp_path):
+    evaluations = ("--hellaswag_interval=1", f"--hellaswag_data={HELLASWAG_EXAMPLES}", "--core_interval=1")
+    train_in_process("--max_iters=1", *evaluations, f"--core_bundle={CORE_BUNDLE}", data_dir=data_dir, out_dir=tmp_path)
+    logged = {key: r[key] for r in read_metrics(tmp_path / "metrics.jsonl") for key in r if r["step"] == 1}
+    model, tokenizer = load_model(tmp_path / "ckpt.pt")  # the model of step 1, the one evaluated
+    assert tokenizer.name == "bytes"
+    hellaswag = evaluate_hellaswag(model, Run(), tokenizer, data_path=HELLASWAG_EXAMPLES)
+    assert logged["hellaswag_acc_norm"] == hellaswag["acc_norm"]
+    assert logged["core"] == pytest.approx(evaluate_core(model, Run(), tokenizer, read_bundle(CORE_BUNDLE))["core"])
 
 
 def test_missing_hellaswag_file_stops_before_training(tmp_path, gpt2_data_dir):
@@ -279,9 +297,10 @@ def saved_at(stdout):
 def test_every_interval_at_zero_turns_its_feature_off(busy_run, gpt2_data_dir, tmp_path):
     off = ("--eval_interval=0", "--log_interval=0", "--checkpoint_interval=0", "--sample_interval=0")
     off += ("--hellaswag_interval=0", f"--hellaswag_data={tmp_path / 'none.jsonl'}")  # not even looked for
+    off += ("--core_interval=0", f"--core_bundle={tmp_path / 'none'}")
     quiet = train_in_process(*GPT2_RUN, *off, data_dir=gpt2_data_dir, out_dir=tmp_path)
     busy_dir, busy_stdout = busy_run
-    for key, steps in (("loss", [1, 2]), ("val_loss", [2]), ("hellaswag_acc_norm", [2])):
+    for key, steps in (("loss", [1, 2]), ("val_loss", [2]), ("hellaswag_acc_norm", [2]), ("core", [2])):
         assert records_with(busy_dir, key) == steps
         assert records_with(tmp_path, key) == []
     assert saved_at(busy_stdout) == [1, 2] and saved_at(quiet) == [2]  # the final checkpoint always
