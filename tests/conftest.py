@@ -224,6 +224,20 @@ def gpt2_data_dir(tmp_path_factory):
 
 TINY_GPT = dict(block_size=32, vocab_size=101, n_layer=2, n_head=4, n_embd=32)  # head size 8
 TINY_GPT2 = dict(block_size=64, vocab_size=50304, n_head=2)  # overrides for GPT-2's (padded) vocabulary
+# issue 28's block with every toggle on: only the modelling code shipped in an export folder computes it
+EVERY_TOGGLE = dict(
+    norm="rmsnorm",
+    norm_weights=False,
+    qk_norm=True,
+    mlp_activation="relu2",
+    logit_softcap=15.0,
+    zero_init_proj=True,
+    embedding_norm=True,
+    residual_scalars=True,
+    value_embeddings=True,
+    tie_embeddings=False,
+    bias=False,
+)
 
 
 def tiny_gpt(noise=0.0, **overrides):

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import export_hf
-from conftest import run_command, run_script, tiny_gpt
+from conftest import EVERY_TOGGLE, run_command, run_script, tiny_gpt
 from gptkit.checkpointing.checkpoint import load_checkpoint, save_checkpoint
 from gptkit.config import TrainConfig
 from gptkit.data.corpus import embedded_documents, prepare_texts
@@ -130,20 +130,7 @@ def test_training_from_the_folder_starts_from_the_checkpoint_weights(bytes_expor
 
 NEW_BLOCKS = {  # issue 28's block: as Qwen3 (RMSNorm, QK-norm, SwiGLU), and with every toggle (the custom code)
     "qwen3": dict(pos_emb="rope", norm="rmsnorm", qk_norm=True, mlp_activation="swiglu", mlp_width=64, bias=False),
-    "gptkit": dict(
-        pos_emb="rope",
-        norm="rmsnorm",
-        norm_weights=False,
-        qk_norm=True,
-        mlp_activation="relu2",
-        logit_softcap=15.0,
-        zero_init_proj=True,
-        embedding_norm=True,
-        residual_scalars=True,
-        value_embeddings=True,
-        tie_embeddings=False,
-        bias=False,
-    ),
+    "gptkit": {**EVERY_TOGGLE, "pos_emb": "rope"},
 }
 
 
