@@ -7,7 +7,7 @@ Test files mirror the code: tests/test_<command>.py for a root command, tests/gp
 for a part of the package. Helpers are imported with `from conftest import ...`; fixtures are found by pytest.
 
 Two tiers (pyproject.toml): `pytest` runs the fast one; the tests marked `integration` (several processes,
-torch.compile, whole trainings, transformers reading a whole GGUF vocabulary) join it in `make test-all` and CI.
+torch.compile, whole trainings) join it in `make test-all` and CI.
 A bad input is checked by calling the command's main(argv) here (`pytest.raises(UserError)`); each command keeps
 one test through a real process (run_script) for what the user sees: one line on stderr and exit code 1.
 """

@@ -291,8 +291,7 @@ def test_gguf_refusals_are_one_line_and_write_nothing(
 def bpe_export(bpe_run, tmp_path_factory):
     """(checkpoint, folder, GGUF file) of the run on trained-tokenizer shards, exported with --gguf."""
     folder, gguf_path = tmp_path_factory.mktemp("bpe_export") / "hf", tmp_path_factory.mktemp("gguf") / "bpe.gguf"
-    result = export(bpe_run / "ckpt.pt", folder, "--gguf", gguf_path, "--gguf_type", "f32")
-    assert result.returncode == 0, result.stderr[-3000:]
+    export(bpe_run / "ckpt.pt", folder, "--gguf", gguf_path, "--gguf_type", "f32")
     return bpe_run / "ckpt.pt", folder, gguf_path
 
 
