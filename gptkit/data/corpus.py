@@ -13,6 +13,7 @@ import itertools
 import json
 import multiprocessing as mp
 import os
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -203,13 +204,17 @@ class ShardWriter:
         return self.paths()
 
 
-def write_token_shards(documents, out_dir, prefix, tokenizer_name, shard_size, val_tokens, workers=None):
-    """Tokenize documents into shards in out_dir; returns the list of shard paths (skips finished work)."""
+def write_token_shards(
+    documents, out_dir, prefix, tokenizer_name, shard_size, val_tokens, workers=None, document_settings=None
+):
+    """Tokenize documents into shards in out_dir; returns the list of shard paths (skips finished work).
+    document_settings: what else chose the documents (a mix), kept in progress.json with the rest."""
     if val_tokens < 1 or shard_size < 1:
         raise UserError("shard_size and val_tokens must be positive")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = {"prefix": prefix, "tokenizer": tokenizer_name, "shard_size": shard_size, "val_tokens": val_tokens}
+    settings.update(document_settings or {})
     progress = _read_progress(out_dir / "progress.json", settings)
     if progress["complete"]:
         print(f"{out_dir}: all {progress['shards_done']} shards already prepared")
@@ -248,14 +253,21 @@ def embedded_documents():
     return [topics[name] for name in sorted(topics)]
 
 
-def prepare_texts(texts, out_dir, tokenizer_name, val_fraction=0.1, workers=None):
+def prepare_texts(texts, out_dir, tokenizer_name, val_fraction=0.1, workers=None, retrieval=None):
+    """The texts as shards: the first val_fraction of their tokens the validation split. retrieval: a
+    RetrievalMix, synthetic retrieval documents mixed into the training split (gptkit/data/retrieval_documents.py)."""
     if not texts or not any(texts):
         raise UserError("no text to prepare")
     tokenizer = get_tokenizer(tokenizer_name)
-    total_tokens = sum(len(encode_document(tokenizer, text)) for text in texts)
-    val_tokens = max(1, int(total_tokens * val_fraction))
-    return write_token_shards(texts, out_dir, Path(out_dir).name, tokenizer_name, 100_000_000, val_tokens, workers)
+    lengths = [len(encode_document(tokenizer, text)) for text in texts]
+    val_tokens = max(1, int(sum(lengths) * val_fraction))
+    mixed = {}
+    if retrieval is not None and retrieval.share > 0:
+        texts = retrieval.mixed(texts, lengths, val_tokens, lambda text: len(encode_document(tokenizer, text)))
+        mixed = {"retrieval": asdict(retrieval)}
+    prefix = Path(out_dir).name
+    return write_token_shards(texts, out_dir, prefix, tokenizer_name, 100_000_000, val_tokens, workers, mixed)
 
 
-def prepare_embedded(out_dir=EMBEDDED_DATA_DIR):
-    return prepare_texts(embedded_documents(), out_dir, "bytes", workers=1)
+def prepare_embedded(out_dir=EMBEDDED_DATA_DIR, retrieval=None):
+    return prepare_texts(embedded_documents(), out_dir, "bytes", workers=1, retrieval=retrieval)
