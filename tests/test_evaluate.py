@@ -18,7 +18,8 @@ from gptkit.errors import UserError
 from model import GPT, GPTConfig
 
 SHAPE = dict(block_size=32, vocab_size=50304, n_layer=2, n_head=4, n_kv_head=2, n_embd=32)  # GPT-2's tokens
-SMALL = ["--windows", "3", "--probe_trials", "2", "--passkey_trials", "1", "--batch_size", "2", "--device", "cpu"]
+SMALL = ["--windows", "3", "--probe_trials", "2", "--retrieval_trials", "2", "--passkey_trials", "1", "--batch_size", "2",
+         "--device", "cpu"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +93,7 @@ def test_two_gloo_processes_give_the_numbers_of_one(rope_checkpoint, gpt2_docs, 
         return a == b
 
     assert same(one, two)
-    for part in ("positions", "perplexity", "probe", "passkey"):
+    for part in ("positions", "perplexity", "probe", "retrieval", "passkey"):
         assert one["methods"]["yarn"][part], part
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["perplexity.png", "positions.png", "probe.png"]
 

@@ -27,10 +27,13 @@ import numpy as np
 from gptkit.errors import UserError
 
 HEADERS = {"key_value": "key-value list:\n", "repeated_lines": "repeated lines:\n"}
-KEY_LETTERS = 4  # a key is 4 letters: 20^4 keys, never two alike in a document
+KEY_LETTERS = 4  # a key is 4 letters: 40^4 keys, never two alike in a document
 VALUE_DIGITS = 4  # a value is 4 digits: a guess is right once in 10^4
 LINE_LETTERS = (8, 24)  # a line of the second kind: 8 ... 24 random letters
-CONSONANTS = "bcdfghjklmnpqrstvwxz"  # the letters drawn: without vowels, random strings spell no words
+# The letters drawn: consonants, lower and upper case. Without vowels random strings spell no words; 40 of them make
+# one letter a good clue to where an earlier copy is (with 20, a letter recurs every 20 on average), the first
+# step of the induction that retrieval rests on.
+CONSONANTS = "bcdfghjklmnpqrstvwxzBCDFGHJKLMNPQRSTVWXZ"
 
 
 @dataclass
