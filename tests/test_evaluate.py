@@ -18,8 +18,8 @@ from gptkit.errors import UserError
 from model import GPT, GPTConfig
 
 SHAPE = dict(block_size=32, vocab_size=50304, n_layer=2, n_head=4, n_kv_head=2, n_embd=32)  # GPT-2's tokens
-SMALL = ["--windows", "3", "--probe_trials", "2", "--retrieval_trials", "2", "--passkey_trials", "1", "--batch_size", "2",
-         "--device", "cpu"]  # fmt: skip
+SMALL = ["--windows", "3", "--probe_trials", "2", "--retrieval_trials", "2", "--passkey_trials", "1"]
+SMALL += ["--batch_size", "2", "--device", "cpu"]
 
 
 @pytest.fixture(scope="module")

@@ -17,18 +17,15 @@ from gptkit.evaluation.long_context_report import methods_with, position_bins  #
 from gptkit.study.runs import curve  # noqa: E402
 
 
+def grid_text(value):
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def label(run, keys):
-    """A run's legend label: the values of the grid keys that vary, else its name."""
-    return (
-        ", ".join(
-            f"{key}={run.grid_values[key]:g}"
-            if isinstance(run.grid_values[key], float)
-            else f"{key}={run.grid_values[key]}"
-            for key in keys
-            if key in run.grid_values
-        )
-        or run.name
-    )
+    """A run's legend label: the values of the grid keys that vary and its seed, else its name."""
+    values = [f"{key}={grid_text(run.grid_values[key])}" for key in keys if key in run.grid_values]
+    values += [] if run.seed is None else [f"seed {run.seed}"]
+    return ", ".join(values) or run.name
 
 
 def save(figure, folder, name):

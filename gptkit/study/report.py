@@ -152,13 +152,13 @@ def past_training_length(runs):
         "standard error (across windows; over several seeds, Methods):",
         "",
     ]
-    lines += table(["run", "rope_scaling"] + [f"loss at {ratio:g}x" for ratio in columns], rows) + [""]
+    lines += table(["cell", "rope_scaling"] + [f"loss at {ratio:g}x" for ratio in columns], rows) + [""]
     accuracies = {cell.name: by_scaling(cell, "passkey", passkey_accuracies) for cell in cells}
     accuracies = {name: values for name, values in accuracies.items() if values}
     if accuracies:
         columns, rows = ratio_table(accuracies, lambda value: "—" if value is None else value.text(".3f"))
         lines += ["Pass-key accuracy (greedy, mean over depths):", ""]
-        lines += table(["run", "rope_scaling"] + [f"at {ratio:g}x" for ratio in columns], rows) + [""]
+        lines += table(["cell", "rope_scaling"] + [f"at {ratio:g}x" for ratio in columns], rows) + [""]
     return lines
 
 

@@ -36,9 +36,9 @@ def test_losses_and_pass_key_accuracy_by_multiple_of_the_training_length():
                           passkey=[(32, 0.0, 1.0), (32, 1.0, 0.5), (64, 0.0, 0.0), (64, 1.0, 0.25)])  # fmt: skip
     long = evaluated_run("ctx64", 64, {"none": {64: (2.5, 0.03), 256: (4.0, 0.04)}})
     lines = past_training_length([short, long])
-    assert rows(lines, "run") == [
-        ["run", "rope_scaling", "loss at 1x", "loss at 2x", "loss at 4x"],
-        ["run", "rope_scaling", "at 1x", "at 2x"],
+    assert rows(lines, "cell") == [
+        ["cell", "rope_scaling", "loss at 1x", "loss at 2x", "loss at 4x"],
+        ["cell", "rope_scaling", "at 1x", "at 2x"],
     ]
     assert rows(lines, "ctx") == [
         ["ctx32", "none", "3.0000 ± 0.0100", "3.5000", "—"],
