@@ -5,7 +5,7 @@ seeds with its standard error (gptkit/study/cells.py).
 
 - Men et al. 2024, retrieval: at each training length L, the cells whose base fails B(m) >= 0 for some m <= L
   (below the bound) retrieve worse at far distances inside L than the cells that pass. Measured: the retrieval
-  probe's greedy accuracy (rope_scaling none) at the distances past L / 2 whose rows fit in L, failing cells
+  probe's greedy accuracy (rope_scaling none) at the distances of L / 2 or more whose rows fit in L, failing cells
   one at a time against the mean of the passing ones.
 - Men et al. 2024, perplexity: ... while their loss at L (evaluate.py's windows of L tokens) stays within
   TOLERANCE nats of the passing cells' (perplexity "looks normal").
@@ -62,10 +62,10 @@ def loss_at(run, scaling, length):
 
 
 def far_retrieval(run, length):
-    """(mean greedy accuracy of the retrieval probe at distances past length / 2 whose rows fit in length, its
-    standard error); (None, None) where the probe has no such distance."""
+    """(mean greedy accuracy of the retrieval probe at distances of length / 2 or more whose rows fit in length,
+    its standard error); (None, None) where the probe has no such distance."""
     probe = methods_with(run.evaluation or {"methods": {}}, "retrieval").get("none")
-    points = [p for p in probe["points"] if p["distance"] > length / 2 and p["length"] <= length] if probe else []
+    points = [p for p in probe["points"] if p["distance"] >= length / 2 and p["length"] <= length] if probe else []
     if not points:
         return None, None
     errors = [p["accuracy_se"] for p in points]
@@ -117,7 +117,7 @@ def rope_groups(cells):
         model = cell.model
         if model.get("pos_emb") != "rope" or not any(run.evaluation for run in cell.runs):
             continue
-        others = tuple((k, v) for k, v in cell.grid_values.items() if k != "rope_theta")
+        others = tuple((k, v) for k, v in cell.grid_values.items() if k not in ("rope_theta", "block_size"))
         groups.setdefault((model["block_size"], head_size(model), others), []).append(cell)
     labelled = []
     for (block_size, head, others), members in groups.items():
