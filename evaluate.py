@@ -12,7 +12,9 @@ training length and past it, with RoPE scaling methods compared in one call.
 On the validation shards of --data_dir: the loss by position out to each of --lengths (windows from the packed
 stream, or from document starts; every length reads the beginnings of the same windows), perplexity at each
 length (non-overlapping windows and a sliding window), a copy probe (a span of random tokens repeated after a
-gap: the loss on the second copy by distance) and the pass-key prompt in the model's tokens. Each method of
+gap: the loss on the second copy by distance), a key-value retrieval probe (the task of the synthetic retrieval
+documents: a key set, other keys set after it, the key asked for; accuracy by distance, inside the training
+length and past it) and the pass-key prompt in the model's tokens. Each method of
 --rope_scaling (default: the model's own) runs them all on the same tokens; a factor not given is the model's
 own, or the longest length over the training length. The measurements are in gptkit/evaluation/long_context.py,
 the table, JSON and plots in gptkit/evaluation/long_context_report.py.
@@ -35,6 +37,10 @@ UTF-8 bytes of the scored tokens, end-of-text in neither: comparable across toke
                        "sliding": {"stride", "windows", "tokens", "loss", "perplexity", "bpb"}}, ...] | null,
        "probe": {"span", "trials", "points": [{"gap", "distance" (span + gap), "length" (tokens read), "loss", "se",
                                                "first_copy_loss"}, ...]} | null,
+       "retrieval": {"trials", "points": [{"distance" (tokens from the set value to the asked one, mean over the
+                                            trials), "length" (tokens read), "accuracy", "accuracy_se", "loss",
+                                            "loss_se" (per value token), "first_loss" (where it is set)}, ...]}
+                    | null (absent in files written before issue 29),
        "passkey": {"trials", "points": [{"length", "depth", "trials", "accuracy"}, ...]} | null}}}
 """
 
@@ -51,13 +57,14 @@ from gptkit.evaluation.long_context import (
     loss_by_position,
     passkey,
     perplexity,
+    retrieval_probe,
     validation_tokens,
 )
 from gptkit.evaluation.long_context_report import SCHEMA, console_table, write_json, write_plots
 from gptkit.model_parts.rope import SCALINGS, original_length, scaling_settings
 from model import load_model
 
-PARTS = ("positions", "perplexity", "probe", "passkey")
+PARTS = ("positions", "perplexity", "probe", "retrieval", "passkey")
 
 
 def parse_arguments(argv):
@@ -73,6 +80,7 @@ def parse_arguments(argv):
     parser.add_argument("--parts", default=",".join(PARTS), help=f"what to measure (default {','.join(PARTS)})")
     parser.add_argument("--probe_span", type=int, default=16, help="random tokens copied (16)")
     parser.add_argument("--probe_trials", type=int, default=16, help="rows per distance (16)")
+    parser.add_argument("--retrieval_trials", type=int, default=32, help="keys per distance (32)")
     parser.add_argument("--passkey_trials", type=int, default=8, help="keys per length, depth")
     parser.add_argument("--batch_size", type=int, default=8, help="rows per forward pass")
     parser.add_argument("--seed", type=int, default=0, help="of the probes' random tokens and keys")
@@ -121,7 +129,7 @@ def check_arguments(args, lengths):
         problems.append(f"--stride must be between 1 and the shortest length {min(lengths)}, got {args.stride}")
     if not 2 <= args.probe_span <= max(lengths) // 2:
         problems.append(f"--probe_span must be between 2 and half the longest length, got {args.probe_span}")
-    for flag in ("probe_trials", "passkey_trials", "batch_size"):
+    for flag in ("probe_trials", "retrieval_trials", "passkey_trials", "batch_size"):
         if getattr(args, flag) < 1:
             problems.append(f"--{flag} must be >= 1, got {getattr(args, flag)}")
     if problems:
@@ -148,6 +156,9 @@ def evaluate_method(model, tokens, tokenizer, run, args, lengths, parts):
         probe = dict(span=args.probe_span, trials=args.probe_trials, seed=args.seed, batch_size=args.batch_size)
         vocabulary = dict(vocab_size=tokenizer.n_vocab, eot_token=eot_token)
         result["probe"] = copy_probe(model, tokens, run, max_length=longest, **probe, **vocabulary)
+    if "retrieval" in parts:
+        retrieval = dict(max_length=longest, original_length=original, trials=args.retrieval_trials, seed=args.seed)
+        result["retrieval"] = retrieval_probe(model, tokenizer, run, **retrieval, batch_size=args.batch_size)
     if "passkey" in parts:  # in the model's own tokens; none where no length holds the prompt
         measured = passkey(model, tokenizer, run, lengths=lengths, trials=args.passkey_trials, seed=args.seed)
         result["passkey"] = measured if measured["points"] else None

@@ -18,7 +18,8 @@ from gptkit.data.shards import find_shards, read_shard
 from gptkit.errors import UserError
 
 SHAPE = dict(vocab_size=50304, n_kv_head=2)  # GPT-2's tokens
-SMALL = ["--windows", "3", "--probe_trials", "2", "--passkey_trials", "1", "--batch_size", "2", "--device", "cpu"]
+SMALL = ["--windows", "3", "--probe_trials", "2", "--retrieval_trials", "2", "--passkey_trials", "1"]
+SMALL += ["--batch_size", "2", "--device", "cpu"]
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +94,7 @@ def test_two_gloo_processes_give_the_numbers_of_one(rope_checkpoint, gpt2_docs, 
         return a == b
 
     assert same(one, two)
-    for part in ("positions", "perplexity", "probe", "passkey"):
+    for part in ("positions", "perplexity", "probe", "retrieval", "passkey"):
         assert one["methods"]["yarn"][part], part
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["perplexity.png", "positions.png", "probe.png"]
 

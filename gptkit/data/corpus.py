@@ -13,6 +13,7 @@ import itertools
 import json
 import multiprocessing as mp
 import os
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -213,15 +214,19 @@ def write_definition(tokenizer, out_dir):
     os.replace(temporary, path)
 
 
-def write_token_shards(documents, out_dir, prefix, tokenizer, shard_size, val_tokens, workers=None):
+def write_token_shards(
+    documents, out_dir, prefix, tokenizer, shard_size, val_tokens, workers=None, document_settings=None
+):
     """Tokenize documents into shards in out_dir with tokenizer (gptkit/data/tokenizer.py's, or a built-in one's
-    name); returns the list of shard paths (skips finished work)."""
+    name); returns the list of shard paths (skips finished work). document_settings: what else chose the documents
+    (a mix), kept in progress.json with the rest."""
     if val_tokens < 1 or shard_size < 1:
         raise UserError("shard_size and val_tokens must be positive")
     tokenizer = as_tokenizer(tokenizer)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = {"prefix": prefix, "tokenizer": tokenizer.name, "shard_size": shard_size, "val_tokens": val_tokens}
+    settings.update(document_settings or {})
     progress = _read_progress(out_dir / "progress.json", settings)
     if progress["complete"]:
         print(f"{out_dir}: all {progress['shards_done']} shards already prepared")
@@ -260,16 +265,23 @@ def embedded_documents():
     return [topics[name] for name in sorted(topics)]
 
 
-def prepare_texts(texts, out_dir, tokenizer, val_fraction=0.1, workers=None):
-    """Texts (each a document) into shards of out_dir; the first val_fraction of the tokens is validation."""
+def prepare_texts(texts, out_dir, tokenizer, val_fraction=0.1, workers=None, retrieval=None):
+    """Texts (each a document) into shards of out_dir; the first val_fraction of the tokens is validation.
+    retrieval: a RetrievalMix, synthetic retrieval documents mixed into the training split
+    (gptkit/data/retrieval_documents.py)."""
     if not texts or not any(texts):
         raise UserError("no text to prepare")
     tokenizer = as_tokenizer(tokenizer)
     counting = tqdm(texts, desc="counting tokens", unit="doc", disable=len(texts) < 100)
-    total_tokens = sum(len(encode_document(tokenizer, text)) for text in counting)
-    val_tokens = max(1, int(total_tokens * val_fraction))
-    return write_token_shards(texts, out_dir, Path(out_dir).name, tokenizer, 100_000_000, val_tokens, workers)
+    lengths = [len(encode_document(tokenizer, text)) for text in counting]
+    val_tokens = max(1, int(sum(lengths) * val_fraction))
+    mixed = {}
+    if retrieval is not None and retrieval.share > 0:
+        texts = retrieval.mixed(texts, lengths, val_tokens, lambda text: len(encode_document(tokenizer, text)))
+        mixed = {"retrieval": asdict(retrieval)}
+    prefix = Path(out_dir).name
+    return write_token_shards(texts, out_dir, prefix, tokenizer, 100_000_000, val_tokens, workers, mixed)
 
 
-def prepare_embedded(out_dir=EMBEDDED_DATA_DIR):
-    return prepare_texts(embedded_documents(), out_dir, "bytes", workers=1)
+def prepare_embedded(out_dir=EMBEDDED_DATA_DIR, retrieval=None):
+    return prepare_texts(embedded_documents(), out_dir, "bytes", workers=1, retrieval=retrieval)

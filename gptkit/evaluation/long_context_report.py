@@ -70,6 +70,16 @@ def console_table(result):
             f"({probe['trials']} trials; unseen, the first copy: {probe['points'][0]['first_copy_loss']:.2f})"
         )
         parts.append(table_rows(title, ["distance"] + distances, rows))
+    with_retrieval = methods_with(result, "retrieval")
+    if with_retrieval:
+        first = next(iter(with_retrieval.values()))
+        distances = [f"{p['distance']:.0f}" for p in first["points"]]
+        rows = [
+            [method_label(result["methods"][name])] + [f"{p['accuracy']:.2f}" for p in retrieval["points"]]
+            for name, retrieval in with_retrieval.items()
+        ]
+        title = f"key-value retrieval: greedy accuracy of the value by distance ({first['trials']} keys each)"
+        parts.append(table_rows(title, ["distance"] + distances, rows))
     with_passkey = [m for m in methods if m["passkey"] and m["passkey"]["points"]]
     if with_passkey:
         rows = [
@@ -89,9 +99,9 @@ def passkey_by_length(passkey):
 
 
 def methods_with(result, part):
-    """{method name: its measurement} of the methods that measured part (positions, perplexity, probe or
-    passkey), in the result's order."""
-    return {name: method[part] for name, method in result["methods"].items() if method[part]}
+    """{method name: its measurement} of the methods that measured part (positions, perplexity, probe, retrieval
+    or passkey), in the result's order."""
+    return {name: method[part] for name, method in result["methods"].items() if method.get(part)}
 
 
 def position_bins(result, name):

@@ -17,18 +17,15 @@ from gptkit.evaluation.long_context_report import methods_with, position_bins  #
 from gptkit.study.runs import curve, elapsed_seconds  # noqa: E402
 
 
+def grid_text(value):
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def label(run, keys):
-    """A run's legend label: the values of the grid keys that vary, else its name."""
-    return (
-        ", ".join(
-            f"{key}={run.grid_values[key]:g}"
-            if isinstance(run.grid_values[key], float)
-            else f"{key}={run.grid_values[key]}"
-            for key in keys
-            if key in run.grid_values
-        )
-        or run.name
-    )
+    """A run's legend label: the values of the grid keys that vary and its seed, else its name."""
+    values = [f"{key}={grid_text(run.grid_values[key])}" for key in keys if key in run.grid_values]
+    values += [] if run.seed is None else [f"seed {run.seed}"]
+    return ", ".join(values) or run.name
 
 
 def save(figure, folder, name):
@@ -176,3 +173,27 @@ def retrieval_probe(runs, folder, keys, scaling="none"):
         "loss on the second copy",
         x_base=2,
     )
+
+
+def retrieval_accuracy(groups, folder):
+    """One file per training length: the retrieval probe's accuracy against distance, a line per cell (its mean
+    over the seeds, ± its standard error). groups: {block_size: {cell name: {distance: (Estimate, length)}}}."""
+    names = []
+    for block_size, cells in groups.items():
+        figure, axis = plt.subplots(figsize=(8, 5))
+        for name, by_distance in cells.items():
+            distances = list(by_distance)
+            estimates = [by_distance[d][0] for d in distances]
+            errors = [e.se or 0.0 for e in estimates]
+            axis.errorbar(distances, [e.mean for e in estimates], yerr=errors, fmt="o-", markersize=3, capsize=2,
+                          label=name)  # fmt: skip
+        axis.axvline(block_size, color="black", linestyle=":", label=f"training length {block_size}")
+        axis.set_xscale("log", base=2)
+        axis.set_ylim(-0.05, 1.05)
+        axis.set_xlabel("distance from the value set to the value asked for (tokens)")
+        axis.set_ylabel("retrieval accuracy (greedy, rope_scaling none)")
+        axis.set_title(f"trained at {block_size} tokens")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=7)
+        names.append(save(figure, folder, f"retrieval_accuracy_{block_size}.png"))
+    return names

@@ -103,6 +103,8 @@ class RunFacts:
     evaluation: dict | None = None  # evaluate.py's JSON (schema 1)
     hub_url: str | None = None
     steps_to_reach: float | None = None  # of the study's reach target (gptkit/study/reach.py)
+    seed: int | None = None  # one of the study's seeds; None: the study gives none
+    cell: str = ""  # its cell of the grid (the runs that differ only in seed); "": its name
 
     @property
     def finished(self):
@@ -177,6 +179,8 @@ def read_run(run, flops_per_token=None):
         records=final_records(run.out_dir),
         flops_per_token=flops_per_token,
         hub_url=recorded_hub_url(run.out_dir),
+        seed=run.seed,
+        cell=run.cell,
     )
 
 

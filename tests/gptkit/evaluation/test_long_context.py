@@ -25,6 +25,9 @@ from gptkit.evaluation.long_context import (
     passkey_row,
     perplexity,
     probe_gaps,
+    retrieval_probe,
+    retrieval_rows,
+    retrieval_targets,
     token_losses,
 )
 
@@ -163,3 +166,74 @@ def test_passkey_prompt_holds_the_key_at_its_depth_and_ends_with_it(kind, length
         )
         assert abs(len(before) / (len(before) + len(after)) - depth) < 0.02  # the share of the filler before it
     assert passkey_row(tokenizer, 40, 0.5, 48213) is None  # no room for the prompt
+
+
+@pytest.mark.parametrize("name", ["bytes", "gpt2"])
+def test_retrieval_rows_ask_for_the_key_set_at_the_stated_distance(name):
+    tokenizer = get_tokenizer(name)
+    rows, starts, values, distance = retrieval_rows(tokenizer, 100, 6, seed=2)
+    assert np.array_equal(rows, retrieval_rows(tokenizer, 100, 6, seed=2)[0])  # the same for every method
+    distances = []
+    for row, start, value in zip(rows.tolist(), starts, values):
+        assert row[start : start + len(value)] == value == row[len(row) - len(value) :]
+        text = tokenizer.decode(row)
+        key = text.rsplit("get ", 1)[1][:4]
+        assert text.endswith(f"get {key} = {tokenizer.decode(value).strip()}")
+        assert text.count(f"set {key} =") == 1 and tokenizer.decode(row[:start]).endswith(
+            f"set {key} =" + " " * (name == "bytes")
+        )
+        distances.append(len(row) - len(value) - start)
+    assert distance == pytest.approx(np.mean(distances)) and max(distances) <= 100
+    if name == "bytes":  # 16 bytes a line, a space, then 4 digits
+        assert distances == [96] * 6 and all(len(value) == 4 for value in values)
+
+
+def test_retrieval_targets_include_the_longest_that_fit_the_training_length_and_the_longest():
+    tokenizer = get_tokenizer("bytes")
+    targets = retrieval_targets(tokenizer, 200, 64, seed=0)
+    assert targets[:3] == [16, 24, 32] and 34 in targets and max(targets) <= 200  # 34: the longest within 64
+    for limit in (64, 200):
+        fitting = [t for t in targets if retrieval_rows(tokenizer, t, 1, 0)[0].shape[1] - 1 <= limit]
+        longer = [t for t in targets if t > max(fitting)]
+        assert not longer or retrieval_rows(tokenizer, min(longer), 1, 0)[0].shape[1] - 1 > limit
+        assert max(fitting) > limit - 32  # within two lines of the limit
+
+
+class KnowsTheRows(torch.nn.Module):
+    """A stand-in model for the rows of retrieval_rows: it predicts every next token right, except a set value's
+    digits (uniform: it cannot know them) and the last digit asked for where that digit is odd (one off)."""
+
+    def __init__(self, made):
+        super().__init__()
+        self.vocab_size, self.logits = 257, {}
+        for rows, starts, values, _ in made:
+            for row, start, value in zip(rows.tolist(), starts, values):
+                logits = 20.0 * F.one_hot(torch.tensor(row[1:]), self.vocab_size).double()
+                logits[start - 1 : start - 1 + len(value)] = 0.0
+                if value[-1] % 2:
+                    logits[-1] = 20.0 * F.one_hot(torch.tensor(value[-1] + 1), self.vocab_size).double()
+                self.logits[tuple(row[:-1])] = logits
+
+    def forward(self, idx, targets=None, reduction="mean"):
+        logits = torch.stack([self.logits[tuple(row.tolist())] for row in idx])
+        if targets is None:
+            return logits, None
+        return None, F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
+
+
+def test_retrieval_probe_scores_the_value_asked_for_and_where_it_was_set():
+    tokenizer = get_tokenizer("bytes")
+    targets = retrieval_targets(tokenizer, 96, 64, seed=5)
+    made = [retrieval_rows(tokenizer, target, 6, 5) for target in targets]
+    result = retrieval_probe(KnowsTheRows(made), tokenizer, Run(), max_length=96, original_length=64, trials=6,
+                             seed=5, batch_size=4)  # fmt: skip
+    first_of_each = list({distance: (rows, values, distance) for rows, _, values, distance in reversed(made)}.values())
+    first_of_each.reverse()  # two targets can give one distance (24 bytes: 16); the first target's rows count
+    assert [p["distance"] for p in result["points"]] == [d for *_, d in first_of_each] == [16, 32, 48, 64]
+    wrong = 20 + math.log(1 + 256 * math.exp(-20))  # the loss of a confident wrong guess
+    for point, (rows, values, distance) in zip(result["points"], first_of_each):
+        odd = [value[-1] % 2 == 1 for value in values]
+        assert point["distance"] == distance and point["length"] == rows.shape[1] - 1
+        assert point["accuracy"] == pytest.approx(1 - np.mean(odd))
+        assert point["loss"] == pytest.approx(np.mean([wrong / 4 if o else 0.0 for o in odd]), abs=1e-6)
+        assert point["first_loss"] == pytest.approx(math.log(257))  # uniform over the vocabulary
