@@ -12,13 +12,16 @@ training length and past it, with RoPE scaling methods compared in one call.
 On the validation shards of --data_dir: the loss by position out to each of --lengths (windows from the packed
 stream, or from document starts; every length reads the beginnings of the same windows), perplexity at each
 length (non-overlapping windows and a sliding window), a copy probe (a span of random tokens repeated after a
-gap: the loss on the second copy by distance) and, with the GPT-2 tokenizer, the pass-key prompt. Each method of
+gap: the loss on the second copy by distance), a key-value retrieval probe (the task of the synthetic retrieval
+documents: a key set, other keys set after it, the key asked for; accuracy by distance, inside the training
+length and past it) and the pass-key prompt in the model's tokens. Each method of
 --rope_scaling (default: the model's own) runs them all on the same tokens; a factor not given is the model's
 own, or the longest length over the training length. The measurements are in gptkit/evaluation/long_context.py,
 the table, JSON and plots in gptkit/evaluation/long_context_report.py.
 
-JSON (--json FILE), schema 1; losses are mean cross-entropies in nats, "se" standard errors across windows
-(across trials for the probe; null for a single one):
+JSON (--json FILE), schema 1; losses are mean cross-entropies in nats per token, "se" standard errors across
+windows (across trials for the probe; null for a single one), "bpb" bits per byte (the summed loss over ln 2 and the
+UTF-8 bytes of the scored tokens, end-of-text in neither: comparable across tokenizers):
   {"schema": 1,
    "model": {"source", "pos_emb", "block_size", "original_length" (the length the weights were
              trained at before any stretching: rope_original_block_size, else block_size),
@@ -30,32 +33,38 @@ JSON (--json FILE), schema 1; losses are mean cross-entropies in nats, "se" stan
        "positions": [{"length", "windows" (used), "available" (windows of the longest length in the source),
                       "loss", "se", "bins": [{"start", "end" (positions start ... end - 1), "loss", "se"}, ...]},
                      ...] | null,
-       "perplexity": [{"length", "non_overlapping": {"windows", "tokens", "loss", "perplexity"},
-                       "sliding": {"stride", "windows", "tokens", "loss", "perplexity"}}, ...] | null,
+       "perplexity": [{"length", "non_overlapping": {"windows", "tokens", "loss", "perplexity", "bpb"},
+                       "sliding": {"stride", "windows", "tokens", "loss", "perplexity", "bpb"}}, ...] | null,
        "probe": {"span", "trials", "points": [{"gap", "distance" (span + gap), "length" (tokens read), "loss", "se",
                                                "first_copy_loss"}, ...]} | null,
+       "retrieval": {"trials", "points": [{"distance" (tokens from the set value to the asked one, mean over the
+                                            trials), "length" (tokens read), "accuracy", "accuracy_se", "loss",
+                                            "loss_se" (per value token), "first_loss" (where it is set)}, ...]}
+                    | null (absent in files written before issue 29),
        "passkey": {"trials", "points": [{"length", "depth", "trials", "accuracy"}, ...]} | null}}}
 """
 
 import sys
 
 from gptkit.command_line import OneLineParser, add_model_source
-from gptkit.data.tokenizer import VOCAB_SIZES, get_tokenizer
+from gptkit.data.tokenizer import check_same_tokenizer
 from gptkit.distributed import setup_run, shutdown
 from gptkit.errors import UserError, run_main
+from gptkit.evaluation.bits_per_byte import token_byte_counts
 from gptkit.evaluation.long_context import (
     WINDOW_SOURCES,
     copy_probe,
     loss_by_position,
     passkey,
     perplexity,
+    retrieval_probe,
     validation_tokens,
 )
 from gptkit.evaluation.long_context_report import SCHEMA, console_table, write_json, write_plots
 from gptkit.model_parts.rope import SCALINGS, original_length, scaling_settings
 from model import load_model
 
-PARTS = ("positions", "perplexity", "probe", "passkey")
+PARTS = ("positions", "perplexity", "probe", "retrieval", "passkey")
 
 
 def parse_arguments(argv):
@@ -71,6 +80,7 @@ def parse_arguments(argv):
     parser.add_argument("--parts", default=",".join(PARTS), help=f"what to measure (default {','.join(PARTS)})")
     parser.add_argument("--probe_span", type=int, default=16, help="random tokens copied (16)")
     parser.add_argument("--probe_trials", type=int, default=16, help="rows per distance (16)")
+    parser.add_argument("--retrieval_trials", type=int, default=32, help="keys per distance (32)")
     parser.add_argument("--passkey_trials", type=int, default=8, help="keys per length, depth")
     parser.add_argument("--batch_size", type=int, default=8, help="rows per forward pass")
     parser.add_argument("--seed", type=int, default=0, help="of the probes' random tokens and keys")
@@ -119,16 +129,15 @@ def check_arguments(args, lengths):
         problems.append(f"--stride must be between 1 and the shortest length {min(lengths)}, got {args.stride}")
     if not 2 <= args.probe_span <= max(lengths) // 2:
         problems.append(f"--probe_span must be between 2 and half the longest length, got {args.probe_span}")
-    for flag in ("probe_trials", "passkey_trials", "batch_size"):
+    for flag in ("probe_trials", "retrieval_trials", "passkey_trials", "batch_size"):
         if getattr(args, flag) < 1:
             problems.append(f"--{flag} must be >= 1, got {getattr(args, flag)}")
     if problems:
         raise UserError("; ".join(problems))
 
 
-def evaluate_method(model, tokens, tokenizer_name, run, args, lengths, parts):
+def evaluate_method(model, tokens, tokenizer, run, args, lengths, parts):
     """One method's measurements (the model already runs with its RoPE settings)."""
-    tokenizer = get_tokenizer(tokenizer_name)
     eot_token = tokenizer.eot_token
     original, longest = original_length(model.config), max(lengths)
     result = {part: None for part in PARTS}
@@ -138,30 +147,34 @@ def evaluate_method(model, tokens, tokenizer_name, run, args, lengths, parts):
         result["positions"] = [loss_by_position(model, tokens, run, length=n, **common) for n in lengths]
     if "perplexity" in parts:
         segment = tokens[: args.windows * longest + 1]
+        token_bytes = token_byte_counts(tokenizer, model.config.vocab_size).numpy()
+        common = dict(batch_size=args.batch_size, token_bytes=token_bytes)
         result["perplexity"] = [
-            perplexity(model, segment, run, length=n, stride=args.stride or max(1, n // 2), batch_size=args.batch_size)
-            for n in lengths
+            perplexity(model, segment, run, length=n, stride=args.stride or max(1, n // 2), **common) for n in lengths
         ]
     if "probe" in parts:
         probe = dict(span=args.probe_span, trials=args.probe_trials, seed=args.seed, batch_size=args.batch_size)
-        vocabulary = dict(vocab_size=VOCAB_SIZES[tokenizer_name], eot_token=eot_token)
+        vocabulary = dict(vocab_size=tokenizer.n_vocab, eot_token=eot_token)
         result["probe"] = copy_probe(model, tokens, run, max_length=longest, **probe, **vocabulary)
-    if "passkey" in parts and tokenizer_name == "gpt2":  # the prompt is English text
-        result["passkey"] = passkey(model, tokenizer, run, lengths=lengths, trials=args.passkey_trials, seed=args.seed)
+    if "retrieval" in parts:
+        retrieval = dict(max_length=longest, original_length=original, trials=args.retrieval_trials, seed=args.seed)
+        result["retrieval"] = retrieval_probe(model, tokenizer, run, **retrieval, batch_size=args.batch_size)
+    if "passkey" in parts:  # in the model's own tokens; none where no length holds the prompt
+        measured = passkey(model, tokenizer, run, lengths=lengths, trials=args.passkey_trials, seed=args.seed)
+        result["passkey"] = measured if measured["points"] else None
     return result
 
 
 def main(argv):
     args = parse_arguments(argv)
     parts = listed(args.parts, PARTS, "--parts")
-    model, tokenizer_name = load_model(args.checkpoint, args.hf)
+    model, tokenizer = load_model(args.checkpoint, args.hf)
     lengths = evaluation_lengths(args.lengths, model.config)
     check_arguments(args, lengths)
     names = listed(args.rope_scaling or model.config.rope_scaling, SCALINGS, "--rope_scaling")
     methods = scaling_settings(model.config, names, args.rope_scaling_factor, max(lengths))
     tokens, data_tokenizer = validation_tokens(args.data_dir)
-    if data_tokenizer != tokenizer_name:
-        raise UserError(f"{args.data_dir} holds {data_tokenizer!r} tokens; the model reads {tokenizer_name!r} tokens")
+    check_same_tokenizer(tokenizer.name, args.checkpoint or args.hf, data_tokenizer, args.data_dir)
     if len(tokens) < max(lengths) + 1:
         raise UserError(f"{args.data_dir}'s validation split ({len(tokens)} tokens) is shorter than {max(lengths) + 1}")
 
@@ -179,7 +192,7 @@ def main(argv):
             "rope_scaling": config.rope_scaling,
             "rope_scaling_factor": config.rope_scaling_factor,
             "parameters": model.num_params()["total"],
-            "tokenizer": tokenizer_name,
+            "tokenizer": tokenizer.name,
         },
         "data": {
             "data_dir": args.data_dir,
@@ -196,7 +209,7 @@ def main(argv):
     }
     for name, settings in methods.items():
         model.use_rope_settings(**settings)
-        measured = evaluate_method(model, tokens, tokenizer_name, run, args, lengths, parts)
+        measured = evaluate_method(model, tokens, tokenizer, run, args, lengths, parts)
         result["methods"][name] = {"name": name, "rope": settings, **measured}
     if run.is_master:
         print(console_table(result))

@@ -8,6 +8,7 @@ HellaSwag accuracy of a checkpoint or of OpenAI GPT-2.
 
 `acc` picks the ending with the lowest summed loss, `acc_norm` the lowest mean loss per token (the common
 token-averaged scoring, comparable with published GPT-2 numbers); the scoring lives in gptkit/evaluation/hellaswag.py.
+The text is read in the model's own tokens, whatever its tokenizer.
 """
 
 import json
@@ -17,7 +18,7 @@ from pathlib import Path
 from gptkit.command_line import OneLineParser, add_model_source
 from gptkit.distributed import setup_run, shutdown
 from gptkit.errors import run_main
-from gptkit.evaluation.hellaswag import check_gpt2_tokens, evaluate_hellaswag
+from gptkit.evaluation.hellaswag import evaluate_hellaswag
 from model import load_model
 
 
@@ -31,10 +32,9 @@ def main(argv):
     args = parser.parse_args(argv)
 
     run = setup_run(args.device)
-    model, tokenizer_name = load_model(args.checkpoint, args.hf)
-    check_gpt2_tokens(tokenizer_name, args.checkpoint or args.hf)
+    model, tokenizer = load_model(args.checkpoint, args.hf)
     model.to(run.device)
-    result = evaluate_hellaswag(model, run, data_path=args.data, limit=args.limit, progress=True)
+    result = evaluate_hellaswag(model, run, tokenizer, data_path=args.data, limit=args.limit, progress=True)
     if run.is_master:
         print(
             f"HellaSwag: acc {result['acc']:.4f}, acc_norm {result['acc_norm']:.4f} over {result['examples']} examples"

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from gptkit.checkpointing.checkpoint import load_checkpoint
 from gptkit.command_line import OneLineParser
 from gptkit.config import TrainConfig, load_config
+from gptkit.data.tokenizer import folder_tokenizer, saved_tokenizer
 from gptkit.errors import UserError, run_main
 from gptkit.interop.pretrained import (
     EXPORTED,
@@ -646,16 +647,16 @@ class GPT(nn.Module):
 
 
 def load_model(checkpoint=None, hf=None):
-    """(model in eval mode on the CPU, tokenizer name) from a training checkpoint file, or from hf: OpenAI GPT-2
-    weights or a folder export_hf.py wrote (the commands' --checkpoint and --hf)."""
+    """(model in eval mode on the CPU, its tokenizer: gptkit/data/tokenizer.py) from a training checkpoint file, or
+    from hf: OpenAI GPT-2 weights or a folder export_hf.py wrote (the commands' --checkpoint and --hf)."""
     if (checkpoint is None) == (hf is None):
         given = "neither" if hf is None else "both"
         raise UserError(f"give exactly one model source, checkpoint or hf (--checkpoint or --hf); got {given}")
     if hf is not None:
         weights = read_pretrained(hf)
-        return GPT.from_pretrained(weights).eval(), weights.tokenizer
+        return GPT.from_pretrained(weights).eval(), folder_tokenizer(weights.tokenizer, hf)
     saved = load_checkpoint(checkpoint)
-    return GPT.from_checkpoint(saved).eval(), saved.get("tokenizer", "gpt2")
+    return GPT.from_checkpoint(saved).eval(), saved_tokenizer(saved, checkpoint)
 
 
 # ----------------------------------------------------------------------------------------------------------

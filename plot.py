@@ -1,6 +1,7 @@
 """
-Loss curves of one or more runs, from their metrics.jsonl, to a PNG: train and validation loss against steps
-(left) and against tokens seen (right).
+Loss curves of one or more runs, from their metrics.jsonl, to a PNG: train and validation loss (nats per token)
+against steps (left) and against tokens seen (middle), and, when the runs logged it, validation bits per byte
+against steps (right): the figure to compare runs of different tokenizers by (docs/data.md).
 
     python plot.py out/demo                          # -> out/demo/loss.png
     python plot.py out/gpt2_gqa out/moe -o compare.png --smooth 20
@@ -31,21 +32,24 @@ def moving_average(values, window):
     return averaged
 
 
-def validation_curve(run_dir):
-    """[(step, val_loss), ...] of a run's evaluations."""
+def run_records(run_dir):
     path = Path(run_dir) / "metrics.jsonl"
     if not path.is_file():
         raise UserError(f"no metrics.jsonl in {run_dir}")
-    return [(r["step"], r["val_loss"]) for r in read_metrics(path) if "val_loss" in r]
+    return read_metrics(path)
+
+
+def validation_curve(run_dir):
+    """[(step, val_loss), ...] of a run's evaluations."""
+    return [(r["step"], r["val_loss"]) for r in run_records(run_dir) if "val_loss" in r]
 
 
 def plot_runs(run_dirs, output, smooth=1):
-    figure, (by_step, by_tokens) = plt.subplots(1, 2, figsize=(13, 4.5))
-    for run_dir in run_dirs:
-        path = Path(run_dir) / "metrics.jsonl"
-        if not path.is_file():
-            raise UserError(f"no metrics.jsonl in {run_dir}")
-        records = read_metrics(path)
+    runs = {run_dir: run_records(run_dir) for run_dir in run_dirs}
+    with_bpb = any("val_bpb" in r for records in runs.values() for r in records)
+    figure, axes = plt.subplots(1, 3 if with_bpb else 2, figsize=(19.5 if with_bpb else 13, 4.5))
+    by_step, by_tokens = axes[:2]
+    for run_dir, records in runs.items():
         label = Path(run_dir).name
         for key, style in (("loss", "-"), ("val_loss", "o-")):
             points = [r for r in records if key in r]
@@ -58,9 +62,13 @@ def plot_runs(run_dirs, output, smooth=1):
             if all("tokens" in r for r in points):
                 tokens = [r["tokens"] for r in points]
                 by_tokens.plot(tokens, values, style, label=name, markersize=3, color=line.get_color())
-    for axis, xlabel in ((by_step, "step"), (by_tokens, "tokens")):
+        bpb = [(r["step"], r["val_bpb"]) for r in records if r.get("val_bpb") is not None]
+        if bpb:
+            axes[2].plot(*zip(*bpb), "o-", label=f"{label} val", markersize=3)
+    labels = [("step", "loss (nats per token)"), ("tokens", "loss (nats per token)")]
+    for axis, (xlabel, ylabel) in zip(axes, labels + [("step", "validation bits per byte")]):
         axis.set_xlabel(xlabel)
-        axis.set_ylabel("loss")
+        axis.set_ylabel(ylabel)
         axis.grid(alpha=0.3)
         axis.legend()
     figure.tight_layout()

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 from gptkit.command_line import OneLineParser, add_model_source
-from gptkit.data.tokenizer import get_tokenizer
 from gptkit.distributed import setup_run
 from gptkit.errors import UserError, run_main
 from gptkit.evaluation.sampling import sample
@@ -41,8 +40,7 @@ def main(argv):
         prompt = Path(args.prompt_file).read_text()
 
     run = setup_run(args.device)  # the device, and the dtype it computes in (bfloat16 on GPUs that have it)
-    model, tokenizer_name = load_model(args.checkpoint, args.hf)
-    tokenizer = get_tokenizer(tokenizer_name)
+    model, tokenizer = load_model(args.checkpoint, args.hf)  # the checkpoint's or folder's own tokenizer
     if args.rope_scaling or args.rope_scaling_factor:  # chosen as evaluate.py chooses them (gptkit/model_parts/rope.py)
         name = args.rope_scaling or model.config.rope_scaling
         longest = len(tokenizer.encode(prompt)) + args.max_new_tokens

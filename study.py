@@ -30,12 +30,13 @@ import sys
 
 import torch
 
+from evaluate import parse_arguments as evaluate_arguments
 from gptkit.command_line import OneLineParser
 from gptkit.config import TrainConfig
 from gptkit.errors import UserError, run_main
 from gptkit.interop.hf_hub import check_repo_id
 from gptkit.study import report
-from gptkit.study.evaluations import evaluate_finished
+from gptkit.study.evaluations import check_evaluation, evaluate_finished
 from gptkit.study.push import push_finished
 from gptkit.study.reach import reach_target
 from gptkit.study.run_loop import check_processes, run_study, train_command
@@ -106,6 +107,7 @@ def write_study_report(study, nproc_per_node, push_prefix=None, private=False):
 def main(argv):
     args, overrides = parse_arguments(argv)
     study = read_study(args.study, overrides, GPTConfig, TrainConfig)  # every run checked before any work
+    check_evaluation(study, evaluate_arguments)
     check_processes(study, args.nproc_per_node)
     if args.push_to_hub:
         for run in study.runs:

@@ -25,12 +25,15 @@ from gptkit.config import TrainConfig, build_configs, read_settings
 from gptkit.data.corpus import EMBEDDED_DATA_DIR, prepare_embedded
 from gptkit.data.dataloader import ShardedBatches, validation_batches
 from gptkit.data.shards import find_shards
-from gptkit.data.tokenizer import get_tokenizer
-from gptkit.distributed import all_reduce_max, all_reduce_mean, barrier, setup_run, shutdown
+from gptkit.data.tokenizer import check_same_tokenizer
+from gptkit.distributed import all_reduce_max, all_reduce_mean, all_reduce_sum, barrier, setup_run, shutdown
 from gptkit.errors import run_main
-from gptkit.evaluation.hellaswag import check_gpt2_tokens, evaluate_hellaswag, hellaswag_file, read_examples
+from gptkit.evaluation.bits_per_byte import bits_per_byte, text_loss_and_bytes, token_byte_counts
+from gptkit.evaluation.core import evaluate_core
+from gptkit.evaluation.core_bundle import load_tasks
+from gptkit.evaluation.hellaswag import evaluate_hellaswag, hellaswag_file, read_examples
 from gptkit.evaluation.sampling import sample
-from gptkit.interop.pretrained import read_pretrained, warm_start_overrides
+from gptkit.interop.pretrained import read_pretrained, recorded_tokenizer, warm_start_overrides
 from gptkit.model_parts.fp8 import check_fp8, convert_to_fp8
 from gptkit.model_parts.losses import check_cross_entropy
 from gptkit.training.metrics import TrainingReport
@@ -52,6 +55,16 @@ def build_model(model_config, model_settings, cfg, checkpoint):
         return GPT(model_config)
     weights = read_pretrained(cfg.init_from)  # GPT-2's or an exported folder's, read once
     return GPT.from_pretrained(weights, **warm_start_overrides(weights, model_config, model_settings))
+
+
+def trained_tokenizer_name(cfg, checkpoint):
+    """The tokenizer the model already reads: its checkpoint's or its exported folder's; None for a fresh model
+    or OpenAI GPT-2."""
+    if checkpoint is not None:
+        return checkpoint.get("tokenizer", "gpt2")
+    if cfg.init_from in ("scratch", "auto"):
+        return None
+    return recorded_tokenizer(cfg.init_from)
 
 
 def training_data(cfg, run, micro_batch_size, model_config):
@@ -95,16 +108,21 @@ def train_step(model, optimizer, scaler, batches, grad_accum_steps, cfg, run):
 
 
 @torch.no_grad()
-def evaluate_val_loss(model, val_loader_args, cfg, run):
-    """Mean validation loss over eval_iters batches per process, averaged over the processes."""
+def evaluate_val_loss(model, val_loader_args, cfg, run, token_bytes):
+    """(mean loss in nats per token, bits per byte) over eval_iters validation batches per process, all processes
+    together. token_bytes: each token id's UTF-8 bytes (gptkit/evaluation/bits_per_byte.py)."""
     model.eval()
-    losses = []
+    sums = torch.zeros(4, device=run.device)  # loss, tokens, and the loss and bytes of the text tokens
     for x, y in validation_batches(num_batches=cfg.eval_iters, **val_loader_args):
+        x, y = x.to(run.device), y.to(run.device)
         with run.autocast():
-            _, loss = model(x.to(run.device), y.to(run.device))
-        losses.append(loss.float())
+            _, losses = model(x, y, reduction="none")
+        losses = losses.float()
+        text_loss, text_bytes = text_loss_and_bytes(losses, token_bytes[y])
+        sums += torch.stack([losses.sum(), torch.tensor(float(y.numel()), device=run.device), text_loss, text_bytes])
     model.train()
-    return all_reduce_mean(torch.stack(losses).mean(), run.world_size).item()
+    loss, tokens, text_loss, text_bytes = all_reduce_sum(sums, run.world_size).tolist()
+    return loss / tokens, bits_per_byte(text_loss, text_bytes)
 
 
 class StopRequest:
@@ -133,6 +151,7 @@ def main(argv):
     out_dir = Path(cfg.out_dir)
     run_checkpoint = TrainingCheckpoint(cfg, run)  # where this run's checkpoint lives, how it is written and read
     checkpoint = run_checkpoint.find()  # the one to resume, or None: start as configured
+    model_tokenizer = trained_tokenizer_name(cfg, checkpoint)
 
     # model, on this process' device
     torch.manual_seed(cfg.seed)
@@ -151,10 +170,14 @@ def main(argv):
     grad_accum_steps = gradient_accumulation_steps(cfg, micro_batch_size, model_config.block_size, run.world_size)
     train_batches, val_loader_args = training_data(cfg, run, micro_batch_size, model_config)
     tokenizer_name = train_batches.tokenizer_name
-    if cfg.hellaswag_interval > 0:
-        check_gpt2_tokens(tokenizer_name, cfg.data_dir, "set hellaswag_interval=0, or train on GPT-2 shards")
+    if model_tokenizer is not None:  # resumed or warm-started: the data must be in the model's tokens
+        model_source = run_checkpoint.path if checkpoint is not None else cfg.init_from
+        check_same_tokenizer(model_tokenizer, model_source, tokenizer_name, cfg.data_dir)
+    tokenizer = train_batches.tokenizer  # the shards' (a trained one's definition lies beside them)
+    token_bytes = token_byte_counts(tokenizer, model_config.vocab_size).to(run.device)  # for bits per byte
     if cfg.hellaswag_interval > 0 and run.is_master:
         read_examples(hellaswag_file(cfg.hellaswag_data))  # downloaded and checked before training, not later
+    core_tasks = load_tasks(cfg.core_bundle, cfg.core_max_per_task, run) if cfg.core_interval > 0 else None
     barrier(run.world_size)
 
     # one process, DDP or FSDP (sharded in place), compiled and with activation checkpointing as configured
@@ -211,12 +234,15 @@ def main(argv):
             if due(cfg.log_interval):
                 report.training_step(step, loss, lr, grad_norm.item(), raw_model.last_aux_loss)
         if due(cfg.eval_interval):
-            report.evaluation(step, val_loss=evaluate_val_loss(model, val_loader_args, cfg, run))
+            val_loss, val_bpb = evaluate_val_loss(model, val_loader_args, cfg, run, token_bytes)
+            report.evaluation(step, val_loss=val_loss, val_bpb=val_bpb)
         if due(cfg.hellaswag_interval):
-            result = evaluate_hellaswag(raw_model, run, data_path=cfg.hellaswag_data, limit=cfg.hellaswag_limit)
+            data, limit = cfg.hellaswag_data, cfg.hellaswag_limit
+            result = evaluate_hellaswag(raw_model, run, tokenizer, data_path=data, limit=limit)
             report.evaluation(step, hellaswag_acc=result["acc"], hellaswag_acc_norm=result["acc_norm"])
+        if due(cfg.core_interval):
+            report.evaluation(step, core=evaluate_core(raw_model, run, tokenizer, core_tasks)["core"])
         if due(cfg.sample_interval) and (run.is_master or is_sharded(raw_model)):  # sharded: all ranks forward
-            tokenizer = get_tokenizer(tokenizer_name)
             text = sample(raw_model, tokenizer, "", run, max_new_tokens=cfg.sample_tokens, seed=cfg.seed)
             if run.is_master:
                 print(f"step {step} sample:\n{text[0]}\n")

@@ -176,6 +176,9 @@ class TrainConfig:
     hellaswag_interval: int = 0
     hellaswag_limit: int = 0  # examples per evaluation, 0: all 10042
     hellaswag_data: str = ""  # a local HellaSwag validation jsonl; empty: download once into data/hellaswag
+    core_interval: int = 0  # the CORE score (gptkit/evaluation/core.py)
+    core_max_per_task: int = 0  # examples per task and evaluation, 0: all (nanochat's training uses 500)
+    core_bundle: str = ""  # an unzipped DCLM eval bundle; empty: download once into ~/.cache/gptkit/eval_bundle
     wandb_log: bool = False
     wandb_project: str = "gpt"
     wandb_run_name: str = ""
@@ -199,7 +202,9 @@ class TrainConfig:
     def __post_init__(self):
         problems = []
         intervals = ("eval_interval", "log_interval", "checkpoint_interval", "sample_interval", "hellaswag_interval")
+        intervals += ("core_interval",)
         counts = ("eval_iters", "sample_tokens", "hellaswag_limit", "warmup_iters", "lr_decay_iters", "max_iters")
+        counts += ("core_max_per_task",)
         for key in intervals + counts:
             if getattr(self, key) < 0:
                 problems.append(f"{key} must be >= 0, got {getattr(self, key)}")

@@ -174,6 +174,14 @@ def on_master(run, action, failure):
     return result
 
 
+def rank_share(count, run):
+    """The indices of count items this process takes, the processes taking turns. Every process takes as many: an
+    index past count - 1 stands for a repeat of the last item, done but not counted, as a sharded model needs
+    every process in each forward pass."""
+    rounds = -(-count // run.world_size)
+    return range(run.rank, rounds * run.world_size, run.world_size)
+
+
 def barrier(world_size):
     if world_size > 1:
         dist.barrier()

@@ -1,12 +1,13 @@
 """
 What several test files share: running a command in this process or as a user would, a tiny training run
-(trained once per session), tiny models, prepared data folders, and the invented HellaSwag examples.
+(trained once per session), tiny models, prepared data folders, and the invented HellaSwag examples and CORE
+bundle.
 
 Test files mirror the code: tests/test_<command>.py for a root command, tests/gptkit/<folder>/test_<module>.py
 for a part of the package. Helpers are imported with `from conftest import ...`; fixtures are found by pytest.
 
 Two tiers (pyproject.toml): `pytest` runs the fast one; the tests marked `integration` (several processes,
-torch.compile, whole trainings, transformers reading a whole GGUF vocabulary) join it in `make test-all` and CI.
+torch.compile, whole trainings) join it in `make test-all` and CI.
 A bad input is checked by calling the command's main(argv) here (`pytest.raises(UserError)`); each command keeps
 one test through a real process (run_script) for what the user sees: one line on stderr and exit code 1.
 """
@@ -42,6 +43,8 @@ if "PYTEST_XDIST_WORKER" in os.environ:
 
 # Invented examples in HellaSwag's format (not taken from the dataset), one JSON object per line.
 HELLASWAG_EXAMPLES = ROOT / "tests" / "data" / "hellaswag_examples.jsonl"
+# A hand-made CORE bundle in the DCLM eval bundle's layout (invented examples): see its core.yaml.
+CORE_BUNDLE = ROOT / "tests" / "data" / "core_bundle"
 
 
 def run_script(script, *args, cwd=ROOT, launcher=(sys.executable,), env=None):
@@ -221,6 +224,20 @@ def gpt2_data_dir(tmp_path_factory):
 
 TINY_GPT = dict(block_size=32, vocab_size=101, n_layer=2, n_head=4, n_embd=32)  # head size 8
 TINY_GPT2 = dict(block_size=64, vocab_size=50304, n_head=2)  # overrides for GPT-2's (padded) vocabulary
+# issue 28's block with every toggle on: only the modelling code shipped in an export folder computes it
+EVERY_TOGGLE = dict(
+    norm="rmsnorm",
+    norm_weights=False,
+    qk_norm=True,
+    mlp_activation="relu2",
+    logit_softcap=15.0,
+    zero_init_proj=True,
+    embedding_norm=True,
+    residual_scalars=True,
+    value_embeddings=True,
+    tie_embeddings=False,
+    bias=False,
+)
 
 
 def tiny_gpt(noise=0.0, **overrides):
@@ -311,3 +328,44 @@ def hellaswag_examples():
 @pytest.fixture
 def examples_file():
     return HELLASWAG_EXAMPLES
+
+
+# ----------------------------------------------------------------------------------------------------------
+# A trained tokenizer (gptkit/data/bpe.py), small enough to train in a blink
+
+BPE_VOCAB = 384  # a multiple of 128: the model's vocab_size is the tokenizer's own
+
+
+def tiny_bpe(vocab_size=BPE_VOCAB, documents=20):
+    """A BPE tokenizer trained on the first embedded documents (training is deterministic: the same every call)."""
+    from gptkit.data.bpe import train_bpe
+    from gptkit.data.corpus import embedded_documents
+    from gptkit.data.tokenizer import BPETokenizer
+
+    return BPETokenizer(train_bpe(embedded_documents()[:documents], vocab_size, progress=False))
+
+
+@pytest.fixture(scope="session")
+def bpe_data_dir(tmp_path_factory):
+    """20 documents of the embedded corpus as shards of tiny_bpe's tokens, its tokenizer.json beside them."""
+    from gptkit.data.corpus import embedded_documents, prepare_texts
+
+    path = tmp_path_factory.mktemp("data") / "bpe_docs"
+    prepare_texts(embedded_documents()[:20], path, tiny_bpe(), workers=1)
+    return path
+
+
+@pytest.fixture(scope="session")
+def bpe_run(bpe_data_dir, tmp_path_factory):
+    """The out_dir of a 4-step run on bpe_data_dir that evaluates (bits per byte) and saves a checkpoint."""
+    out_dir = tmp_path_factory.mktemp("runs") / "bpe"
+    evaluating = ["--eval_interval=2", "--eval_iters=2", "--sample_interval=4", "--sample_tokens=8"]
+    train_in_process(
+        f"--vocab_size={BPE_VOCAB}",
+        "--max_iters=4",
+        "--checkpoint_interval=4",
+        *evaluating,
+        data_dir=bpe_data_dir,
+        out_dir=out_dir,
+    )
+    return out_dir

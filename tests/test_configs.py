@@ -69,7 +69,7 @@ def test_demo_trains_with_muon_and_wsd_and_its_loss_goes_down(tmp_path):
     from prepare_text import prepare_embedded
 
     prepare_embedded(tmp_path / "python_docs")
-    short = ("--max_iters=40", "--warmup_iters=5", "--log_interval=10", "--eval_interval=40")
+    short = ("--max_iters=20", "--warmup_iters=5", "--log_interval=5", "--eval_interval=20")
     muon = ("--optimizer=muon", "--lr_schedule=wsd")  # the demo's recipe, named: the check holds if demo.py's changes
     demo = ROOT / "configs" / "demo.py"
     result = run_script(

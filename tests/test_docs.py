@@ -38,7 +38,6 @@ PLACEHOLDER_FLAGS = {"--key"}  # a synopsis' [--key=value ...]
 INVENTED = {"configs/x.py", "--n_layrs"}  # what the pages invent to show an error: no file, no flag of ours
 OTHER_PROJECTS = {"convert_hf_to_gguf.py"}  # llama.cpp's converter, which check_runtimes.py runs
 LAUNCHERS = {"python", "python3", "torchrun", "bash", "sh"}
-TARGETS_IN_FLIGHT = {"test-all"}  # README names it, the i26-tests branch adds it to the Makefile: empty this at merge
 
 FENCE = re.compile(r"^\s*```")
 REPO_PATH = re.compile(r"(?<![\w./-])((?:configs|gptkit|tests|docs)/[\w./-]*)(?![\w<*{])")
@@ -126,7 +125,7 @@ def repository_names():
 
 @cache
 def make_targets():
-    return set(re.findall(r"^([\w.-]+)\s*:(?!=)", (ROOT / "Makefile").read_text(), re.M)) | TARGETS_IN_FLIGHT
+    return set(re.findall(r"^([\w.-]+)\s*:(?!=)", (ROOT / "Makefile").read_text(), re.M))
 
 
 def command_of(words):

@@ -12,13 +12,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import SINGLE_THREAD, assert_one_line_error, run_command, run_script, tiny_gpt
+from conftest import SINGLE_THREAD, assert_one_line_error, one_line_refusal, run_command, run_script, tiny_gpt
 from gptkit.checkpointing.checkpoint import save_checkpoint
 from gptkit.data.shards import find_shards, read_shard
 from gptkit.errors import UserError
 
 SHAPE = dict(vocab_size=50304, n_kv_head=2)  # GPT-2's tokens
-SMALL = ["--windows", "3", "--probe_trials", "2", "--passkey_trials", "1", "--batch_size", "2", "--device", "cpu"]
+SMALL = ["--windows", "3", "--probe_trials", "2", "--retrieval_trials", "2", "--passkey_trials", "1"]
+SMALL += ["--batch_size", "2", "--device", "cpu"]
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +94,7 @@ def test_two_gloo_processes_give_the_numbers_of_one(rope_checkpoint, gpt2_docs, 
         return a == b
 
     assert same(one, two)
-    for part in ("positions", "perplexity", "probe", "passkey"):
+    for part in ("positions", "perplexity", "probe", "retrieval", "passkey"):
         assert one["methods"]["yarn"][part], part
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["perplexity.png", "positions.png", "probe.png"]
 
@@ -149,3 +150,27 @@ def test_a_folder_without_validation_shards_or_with_an_unknown_rope_type_is_refu
     (tmp_path / "hf" / "config.json").write_text(json.dumps(content))
     with pytest.raises(UserError, match="RoPE type 'llama3' is not implemented"):
         main(["--hf", str(tmp_path / "hf"), "--data_dir", str(tmp_path / "empty")])
+
+
+def test_a_trained_tokenizer_model_is_evaluated_in_bits_per_byte_too(bpe_run, bpe_data_dir, tmp_path):
+    """evaluate.py reads the checkpoint's tokenizer and the data folder's, and reports bits per byte beside the
+    loss per token: bpb x ln 2 x the bytes of the scored tokens = loss x their number."""
+    from gptkit.data.tokenizer import folder_tokenizer
+
+    json_path = tmp_path / "result.json"
+    source = ("--checkpoint", bpe_run / "ckpt.pt", "--data_dir", bpe_data_dir)
+    run_command("evaluate.py", *source, *SMALL, "--json", json_path)
+    result = json.loads(json_path.read_text())
+    tokens = np.concatenate([read_shard(path)[0] for path in find_shards(bpe_data_dir, "val")])
+    tokenizer = folder_tokenizer(result["model"]["tokenizer"], bpe_data_dir)
+    entry = result["methods"]["none"]["perplexity"][0]
+    length, scored = result["lengths"][0], entry["non_overlapping"]
+    targets = tokens[1 : scored["tokens"] + 1]
+    assert scored["windows"] * length == scored["tokens"]
+    n_bytes = sum(tokenizer.token_bytes()[t] for t in targets)
+    assert scored["bpb"] * math.log(2) * n_bytes == pytest.approx(scored["loss"] * scored["tokens"], rel=1e-6)
+
+
+def test_a_model_and_data_of_different_tokenizers_are_refused_in_one_line(bpe_run, gpt2_docs, tmp_path):
+    with one_line_refusal(f"{gpt2_docs} holds 'gpt2' tokens but {bpe_run / 'ckpt.pt'} reads 'bpe384-"):
+        run_command("evaluate.py", "--checkpoint", bpe_run / "ckpt.pt", "--data_dir", gpt2_docs, *SMALL)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import export_hf
-from conftest import run_command, run_script, tiny_gpt
+from conftest import EVERY_TOGGLE, run_command, run_script, tiny_gpt
 from gptkit.checkpointing.checkpoint import load_checkpoint, save_checkpoint
 from gptkit.config import TrainConfig
 from gptkit.data.corpus import embedded_documents, prepare_texts
@@ -85,8 +85,9 @@ def test_folder_loads_in_transformers_with_the_checkpoint_logits(gpt2_export):
     assert "--total_batch_tokens=1024" in card and "--max_iters=7" in card
 
 
-def test_hellaswag_through_the_folder_equals_the_checkpoint(gpt2_export, tmp_path):
-    checkpoint, folder, _ = gpt2_export
+@pytest.mark.parametrize("exported", ["gpt2_export", "bytes_export"])  # each scored in its own tokens
+def test_hellaswag_through_the_folder_equals_the_checkpoint(exported, request, tmp_path):
+    checkpoint, folder, _ = request.getfixturevalue(exported)
     data = tmp_path / "items.jsonl"
     data.write_text("".join(json.dumps(item) + "\n" for item in ITEMS))
     results = []
@@ -105,9 +106,6 @@ def test_sample_reads_the_folder_with_its_own_tokenizer(bytes_export):
         options = ("--prompt", "def main(", "--temperature", "0", "--num_samples", "1", "--max_new_tokens", "30")
         texts.append(run_command("sample.py", *source, *options, "--device", "cpu"))
     assert texts[0] == texts[1] and texts[0].startswith("def main(")
-    with pytest.raises(UserError) as error:
-        run_command("hellaswag.py", "--hf", folder, "--data", "unused.jsonl", "--device", "cpu")
-    assert str(error.value) == f"HellaSwag needs GPT-2 tokens, but {folder} holds 'bytes' tokens"
 
 
 def test_training_from_the_folder_starts_from_the_checkpoint_weights(bytes_export, tmp_path):
@@ -132,20 +130,7 @@ def test_training_from_the_folder_starts_from_the_checkpoint_weights(bytes_expor
 
 NEW_BLOCKS = {  # issue 28's block: as Qwen3 (RMSNorm, QK-norm, SwiGLU), and with every toggle (the custom code)
     "qwen3": dict(pos_emb="rope", norm="rmsnorm", qk_norm=True, mlp_activation="swiglu", mlp_width=64, bias=False),
-    "gptkit": dict(
-        pos_emb="rope",
-        norm="rmsnorm",
-        norm_weights=False,
-        qk_norm=True,
-        mlp_activation="relu2",
-        logit_softcap=15.0,
-        zero_init_proj=True,
-        embedding_norm=True,
-        residual_scalars=True,
-        value_embeddings=True,
-        tie_embeddings=False,
-        bias=False,
-    ),
+    "gptkit": {**EVERY_TOGGLE, "pos_emb": "rope"},
 }
 
 
@@ -300,3 +285,42 @@ def test_gguf_refusals_are_one_line_and_write_nothing(
         export_hf.main([str(checkpoint), str(tmp_path / "hf"), *(spelled.get(a, a) for a in arguments)])
     assert message in str(error.value) and "\n" not in str(error.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["FILE"]
+
+
+@pytest.fixture(scope="module")
+def bpe_export(bpe_run, tmp_path_factory):
+    """(checkpoint, folder, GGUF file) of the run on trained-tokenizer shards, exported with --gguf."""
+    folder, gguf_path = tmp_path_factory.mktemp("bpe_export") / "hf", tmp_path_factory.mktemp("gguf") / "bpe.gguf"
+    export(bpe_run / "ckpt.pt", folder, "--gguf", gguf_path, "--gguf_type", "f32")
+    return bpe_run / "ckpt.pt", folder, gguf_path
+
+
+def test_a_trained_tokenizer_travels_with_the_export(bpe_export):
+    from gptkit.data.tokenizer import saved_tokenizer
+
+    checkpoint, folder, gguf_path = bpe_export
+    ours = saved_tokenizer(load_checkpoint(checkpoint), "ckpt.pt")
+    theirs = transformers.AutoTokenizer.from_pretrained(folder)
+    for text in ["def f(x):\n    return x  # señor 日本 🎉", "  spaces\n\n\ttabs  ", "It's 1234567."]:
+        assert theirs(text)["input_ids"] == ours.encode(text)
+    assert json.loads((folder / "config.json").read_text())["gptkit"]["tokenizer"] == ours.name
+    assert "bits per byte" in (folder / "README.md").read_text()
+    gguf = pytest.importorskip("gguf")
+    assert gguf.GGUFReader(gguf_path).fields["tokenizer.ggml.pre"].contents() == "llama-bpe"
+    texts = []
+    for source in (("--hf", folder), ("--checkpoint", checkpoint)):
+        options = ("--prompt", "The for", "--temperature", "0", "--num_samples", "1", "--max_new_tokens", "12")
+        texts.append(run_command("sample.py", *source, *options, "--device", "cpu"))
+    assert texts[0] == texts[1] and texts[0].startswith("The for")
+
+
+def test_training_from_a_trained_tokenizer_export_reads_its_tokenizer(bpe_export, bpe_data_dir, tmp_path):
+    from conftest import BPE_VOCAB, assert_one_line_error, tiny_bpe, train, train_in_process
+
+    _, folder, _ = bpe_export
+    flags = [f"--vocab_size={BPE_VOCAB}", "--max_iters=1", f"--init_from={folder}"]
+    train_in_process(*flags, data_dir=bpe_data_dir, out_dir=tmp_path / "same")
+    other = tiny_bpe(documents=10)
+    prepare_texts(embedded_documents()[:20], tmp_path / "other", other, workers=1)
+    result = train(*flags, data_dir=tmp_path / "other", out_dir=tmp_path / "refused", check=False)
+    assert_one_line_error(result, f"holds '{other.name}' tokens but {folder} reads 'bpe384-")

@@ -1,5 +1,6 @@
-"""hellaswag.py refuses a broken examples file and a model without GPT-2's tokenizer in one line (issue 11,
-item 5). hellaswag.py runs in this process; what a user sees of a refusal: tests/test_hellaswag.py."""
+"""hellaswag.py refuses a broken examples file in one line (issue 11, item 5), and scores a model of any tokenizer
+in its own tokens (issue 27, item 4). hellaswag.py runs in this process; what a user sees of a refusal:
+tests/test_hellaswag.py."""
 
 import json
 import re
@@ -40,9 +41,12 @@ def test_broken_examples_file_names_file_and_line(gpt2_checkpoint, tmp_path, lin
         run_command("hellaswag.py", "--checkpoint", gpt2_checkpoint, "--data", data, "--device", "cpu")
 
 
-def test_byte_level_model_is_refused(tmp_path):
+def test_a_byte_level_model_is_scored_in_bytes(tmp_path):  # no longer refused: any tokenizer is the model's own
     checkpoint = tiny_checkpoint(tmp_path / "ckpt.pt", 257, "bytes")
     data = tmp_path / "examples.jsonl"
     data.write_text(json.dumps(EXAMPLE) + "\n")
-    with one_line_refusal(f"HellaSwag needs GPT-2 tokens, but {checkpoint} holds 'bytes' tokens"):
-        run_command("hellaswag.py", "--checkpoint", checkpoint, "--data", data, "--device", "cpu")
+    printed = run_command(
+        "hellaswag.py", "--checkpoint", checkpoint, "--data", data, "--device", "cpu", "--json", tmp_path / "r.json"
+    )
+    assert "over 1 examples" in printed
+    assert json.loads((tmp_path / "r.json").read_text())["examples"] == 1

@@ -47,3 +47,29 @@ def test_rerun_over_finished_shards_writes_nothing(tmp_path):
     result = prepare_fineweb(source, 500, 300, workers=1, cwd=tmp_path)
     assert result.returncode == 0 and "already prepared" in result.stdout
     assert before == {p.name: p.stat().st_mtime_ns for p in (tmp_path / "out").iterdir()}
+
+
+def test_a_tokenizer_trained_on_the_streams_first_characters_makes_the_shards(tmp_path):
+    from gptkit.data.bpe import train_bpe
+    from gptkit.data.tokenizer import BPETokenizer, encode_document, load_tokenizer_file
+
+    documents = make_documents(200)
+    source = write_inputs(tmp_path, documents)[0]
+    flags = ("--tokenizer", "bpe", "--vocab_size", "300", "--tokenizer_chars", "2000", "--workers", "2")
+    flags += ("--shard_size", "5000", "--val_tokens", "1000")
+    result = run_script("prepare_fineweb.py", "--dataset", source, "--out", "out", *flags, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    tokenizer = load_tokenizer_file(tmp_path / "out" / "tokenizer.json")
+    assert tokenizer.name == BPETokenizer(train_bpe(first_characters_of(documents, 2000), 300, progress=False)).name
+    shards = [*find_shards(tmp_path / "out", "val"), *find_shards(tmp_path / "out", "train")]
+    assert {read_shard(path)[1] for path in shards} == {tokenizer.name}
+    written = [t for path in shards for t in read_shard(path)[0].tolist()]
+    assert written == [t for d in documents for t in encode_document(tokenizer, d)]
+
+
+def first_characters_of(documents, limit):
+    """The documents up to limit characters in all, the last one cut: what --tokenizer_chars trains on."""
+    kept = []
+    for document in documents:
+        kept.append(document[: limit - sum(map(len, kept))])
+    return [piece for piece in kept if piece]

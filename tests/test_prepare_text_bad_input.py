@@ -33,3 +33,20 @@ def test_latin1_text_is_still_text(tmp_path):
     path.write_bytes(b"text\0with a NUL byte")
     with pytest.raises(UserError, match="binary"):
         read_text_file(path)
+
+
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--tokenizer", "missing.json"], "not gpt2, bytes or bpe, and no such tokenizer file"),
+        (["--tokenizer", "notes.txt"], "notes.txt is not a tokenizer this repository trained"),
+        (["--tokenizer", "bpe"], "--tokenizer bpe needs --vocab_size"),
+        (["--tokenizer", "bpe", "--vocab_size", "200"], "vocab_size 200 is too small for a byte-level BPE"),
+        (["--tokenizer", "gpt2", "--vocab_size", "8192"], "--vocab_size applies to --tokenizer bpe"),
+    ],
+)
+def test_bad_tokenizer_flags_are_one_line_and_write_nothing(tmp_path, flags, message):
+    (tmp_path / "notes.txt").write_text("Some honest text.\n" * 50)
+    result = run_script("prepare_text.py", "notes.txt", *flags, "--out", "shards", cwd=tmp_path)
+    assert_one_line_error(result, message)
+    assert not (tmp_path / "shards").exists()

@@ -35,3 +35,12 @@ def test_sample_reads_a_rope_model_past_block_size_with_a_scaling_from_the_flags
     # what a user sees of a bad input: one line on stderr, exit code 1
     refused = run_script("sample.py", *args, "--rope_scaling", "ntk")
     assert_one_line_error(refused, "rope_scaling must be one of none, linear, dynamic, yarn, got 'ntk'")
+
+
+def test_a_checkpoint_copied_alone_samples_with_its_trained_tokenizer(bpe_run, tmp_path):
+    import shutil
+
+    copied = shutil.copy(bpe_run / "ckpt.pt", tmp_path / "ckpt.pt")  # no data folder, no tokenizer.json beside
+    args = ("--checkpoint", copied, "--prompt", "The for statement", "--num_samples", "1", "--max_new_tokens", "20")
+    printed = run_command("sample.py", *args, "--device", "cpu")
+    assert printed.startswith("The for statement") and len(printed) > len("The for statement") + 10

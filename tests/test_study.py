@@ -341,6 +341,23 @@ def test_bad_input_is_one_line_before_any_run(tmp_path, data_dir):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("evaluation = {'windows': 2, 'probe_trails': 2}", "evaluation: unrecognized arguments: --probe_trails=2"),
+        ("evaluation = {'windows': 'many'}", "evaluation: argument --windows: invalid int value: 'many'"),
+        ("evaluation = {'checkpoint': 'x.pt'}", "evaluation key 'checkpoint' is the study's to set"),
+        ("seeds = [1337, '1338']", "seeds must be a list of distinct ints"),
+        ("seeds = (1, 2)", "config key 'seeds' must be list"),
+    ],
+)
+def test_a_bad_evaluation_or_seeds_is_one_line_before_any_run(tmp_path, data_dir, line, message):
+    path = write_study(tmp_path / "bad_study.py", tmp_path / "out", data_dir, evaluation=False)
+    path.write_text(path.read_text() + line + "\n")
+    assert_one_line_error(study_script("run", path), message)
+    assert not (tmp_path / "out").exists()
+
+
 STUDY_FILES = sorted((ROOT / "configs").glob("*_study.py"))
 
 

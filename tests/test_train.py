@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from conftest import (
+    CORE_BUNDLE,
     HELLASWAG_EXAMPLES,
     ROOT,
     TINY_RUN,
@@ -17,7 +18,12 @@ from conftest import (
     train_in_process,
 )
 from gptkit.checkpointing.checkpoint import load_checkpoint
+from gptkit.distributed import Run
+from gptkit.evaluation.core import evaluate_core
+from gptkit.evaluation.core_bundle import read_bundle
+from gptkit.evaluation.hellaswag import evaluate_hellaswag
 from gptkit.training.metrics import read_metrics
+from model import load_model
 
 
 def test_resumed_run_equals_uninterrupted_run(data_dir, tmp_path):
@@ -174,6 +180,7 @@ def busy_run(tmp_path_factory, gpt2_data_dir):
     out_dir = tmp_path_factory.mktemp("busy")
     on = ("--eval_interval=2", "--log_interval=1", "--checkpoint_interval=1", "--sample_interval=2")
     on += ("--hellaswag_interval=2", f"--hellaswag_data={HELLASWAG_EXAMPLES}")
+    on += ("--core_interval=2", f"--core_bundle={CORE_BUNDLE}")
     return out_dir, train_in_process(*GPT2_RUN, *on, data_dir=gpt2_data_dir, out_dir=out_dir)
 
 
@@ -181,6 +188,17 @@ def test_hellaswag_accuracy_is_logged_while_training(busy_run):
     records = [r for r in read_metrics(busy_run[0] / "metrics.jsonl") if "hellaswag_acc_norm" in r]
     assert [r["step"] for r in records] == [2]
     assert records[0]["hellaswag_acc_norm"] in (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def test_hellaswag_and_core_on_byte_level_data_score_as_the_commands_score_the_checkpoint(data_dir, tmp_path):
+    evaluations = ("--hellaswag_interval=1", f"--hellaswag_data={HELLASWAG_EXAMPLES}", "--core_interval=1")
+    train_in_process("--max_iters=1", *evaluations, f"--core_bundle={CORE_BUNDLE}", data_dir=data_dir, out_dir=tmp_path)
+    logged = {key: r[key] for r in read_metrics(tmp_path / "metrics.jsonl") for key in r if r["step"] == 1}
+    model, tokenizer = load_model(tmp_path / "ckpt.pt")  # the model of step 1, the one evaluated
+    assert tokenizer.name == "bytes"
+    hellaswag = evaluate_hellaswag(model, Run(), tokenizer, data_path=HELLASWAG_EXAMPLES)
+    assert logged["hellaswag_acc_norm"] == hellaswag["acc_norm"]
+    assert logged["core"] == pytest.approx(evaluate_core(model, Run(), tokenizer, read_bundle(CORE_BUNDLE))["core"])
 
 
 def test_missing_hellaswag_file_stops_before_training(tmp_path, gpt2_data_dir):
@@ -279,9 +297,10 @@ def saved_at(stdout):
 def test_every_interval_at_zero_turns_its_feature_off(busy_run, gpt2_data_dir, tmp_path):
     off = ("--eval_interval=0", "--log_interval=0", "--checkpoint_interval=0", "--sample_interval=0")
     off += ("--hellaswag_interval=0", f"--hellaswag_data={tmp_path / 'none.jsonl'}")  # not even looked for
+    off += ("--core_interval=0", f"--core_bundle={tmp_path / 'none'}")
     quiet = train_in_process(*GPT2_RUN, *off, data_dir=gpt2_data_dir, out_dir=tmp_path)
     busy_dir, busy_stdout = busy_run
-    for key, steps in (("loss", [1, 2]), ("val_loss", [2]), ("hellaswag_acc_norm", [2])):
+    for key, steps in (("loss", [1, 2]), ("val_loss", [2]), ("hellaswag_acc_norm", [2]), ("core", [2])):
         assert records_with(busy_dir, key) == steps
         assert records_with(tmp_path, key) == []
     assert saved_at(busy_stdout) == [1, 2] and saved_at(quiet) == [2]  # the final checkpoint always
@@ -292,3 +311,49 @@ def test_every_interval_at_zero_turns_its_feature_off(busy_run, gpt2_data_dir, t
 def test_auto_resume_appends_to_the_runs_metrics(data_dir, tiny_run_copy):
     train_in_process("--max_iters=4", "--init_from=auto", data_dir=data_dir, out_dir=tiny_run_copy)
     assert sorted(losses(tiny_run_copy)) == [1, 2, 3, 4]  # the steps before the restart are kept
+
+
+def test_a_run_on_trained_tokenizer_shards_logs_bits_per_byte_as_computed_directly(bpe_run, bpe_data_dir):
+    """The logged val_bpb of the last step equals the checkpoint's summed loss over the same validation windows
+    (eval_iters=2 batches of micro_batch_size=4 read in order) over ln 2 and the UTF-8 bytes they spell."""
+    import math
+
+    from gptkit.data.dataloader import validation_batches
+    from gptkit.data.shards import find_shards
+    from gptkit.data.tokenizer import folder_tokenizer, saved_tokenizer
+    from model import GPT
+
+    checkpoint = load_checkpoint(bpe_run / "ckpt.pt")
+    tokenizer = saved_tokenizer(checkpoint, "ckpt.pt")  # the checkpoint alone knows its tokenizer
+    assert tokenizer.definition == (bpe_data_dir / "tokenizer.json").read_text()
+    assert tokenizer.name == folder_tokenizer(checkpoint["tokenizer"], bpe_data_dir).name
+    model = GPT.from_checkpoint(checkpoint).eval()
+    nats = n_bytes = 0.0
+    windows = validation_batches(find_shards(bpe_data_dir, "val"), batch_size=4, block_size=32, num_batches=2)
+    for x, y in windows:
+        with torch.no_grad():
+            logits, _ = model(x)
+        losses = torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none")
+        for loss, target in zip(losses.tolist(), y.flatten().tolist()):
+            if target != tokenizer.eot_token:
+                nats += loss
+                n_bytes += len(tokenizer.decode([target]).encode("utf-8", errors="surrogatepass"))
+    logged = [r for r in read_metrics(bpe_run / "metrics.jsonl") if "val_bpb" in r]
+    assert [r["step"] for r in logged] == [2, 4]
+    assert logged[-1]["val_bpb"] == pytest.approx(nats / math.log(2) / n_bytes, rel=1e-4)
+
+
+def test_resuming_on_shards_of_another_tokenizer_is_one_line_and_writes_nothing(bpe_run, tmp_path):
+    import shutil
+
+    from conftest import BPE_VOCAB, snapshot, tiny_bpe
+    from gptkit.data.corpus import embedded_documents, prepare_texts
+
+    other = tiny_bpe(documents=10)  # as many tokens, other merges: only the names tell them apart
+    prepare_texts(embedded_documents()[:20], tmp_path / "other", other, workers=1)
+    out_dir = shutil.copytree(bpe_run, tmp_path / "run")
+    before = snapshot(out_dir)
+    flags = [f"--vocab_size={BPE_VOCAB}", "--max_iters=6", "--init_from=resume"]
+    result = train(*flags, data_dir=tmp_path / "other", out_dir=out_dir, check=False)
+    assert_one_line_error(result, f"holds '{other.name}' tokens but {out_dir / 'ckpt.pt'} reads 'bpe384-")
+    assert snapshot(out_dir) == before

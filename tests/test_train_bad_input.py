@@ -62,11 +62,11 @@ def test_byte_shards_take_a_padded_byte_vocabulary(data_dir, tmp_path):
     assert torch.load(tmp_path / "ckpt.pt", weights_only=True)["step"] == 1
 
 
-def test_hellaswag_on_byte_level_data_is_refused(data_dir, tiny_run_copy):  # issue 18, item 5: no longer switched off
+def test_a_missing_core_bundle_stops_the_run_before_it_changes_a_file(data_dir, tiny_run_copy, tmp_path):
     before = snapshot(data_dir, tiny_run_copy)
-    flags = ("--max_iters=4", "--init_from=resume", "--hellaswag_interval=2")
+    flags = ("--max_iters=4", "--init_from=resume", "--core_interval=2", f"--core_bundle={tmp_path / 'none'}")
     result = train(*flags, data_dir=data_dir, out_dir=tiny_run_copy, check=False)
-    assert_one_line_error(result, f"HellaSwag needs GPT-2 tokens, but {data_dir} holds 'bytes' tokens: set hellaswag")
+    assert_one_line_error(result, f"CORE bundle {tmp_path / 'none'} not found")
     assert snapshot(data_dir, tiny_run_copy) == before
 
 

@@ -133,5 +133,5 @@ def consolidate(path, output):
     }
     with single_process_quiet():
         dcp.load({"model": model_state}, checkpoint_id=path)
-    keep = ("model_config", "train_config", "step", "tokenizer")
+    keep = ("model_config", "train_config", "step", "tokenizer", "tokenizer_definition")
     save_checkpoint(output, {"model": model_state, **{k: state[k] for k in keep if k in state}})

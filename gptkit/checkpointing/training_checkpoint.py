@@ -5,9 +5,10 @@ rollback to it) takes up. The kind follows from the parallelism; train.py never 
     ddp    out_dir/ckpt.pt   one file, written by rank 0 (every process holds the same weights and optimizer)
     fsdp   out_dir/ckpt/     a folder of shards, every process writing its own (sharded_checkpoint.py)
 
-Either holds the weights, the optimizer and gradient-scaler state, the step, the configs, the tokenizer's name,
-the data position, the RNG state and the running loss average of checkpoint_guard.py. Restoring takes all
-of it up except the peak learning rates, which stay the config's (a resumed run may change learning_rate). The
+Either holds the weights, the optimizer and gradient-scaler state, the step, the configs, the tokenizer (its name
+and, for a trained one, its definition: a checkpoint copied alone still reads and writes text), the data
+position, the RNG state and the running loss average of checkpoint_guard.py. Restoring takes all of it up except
+the peak learning rates, which stay the config's (a resumed run may change learning_rate). The
 invariant the tests check: a resumed run logs the losses the uninterrupted run logs (identical floats on one
 process; the sharded kind on any number of processes), and a rollback takes up the very same state.
 """
@@ -117,6 +118,7 @@ class TrainingCheckpoint:
             "scaler": parts.scaler.state_dict(),
             "step": step,
             "tokenizer": parts.batches.tokenizer_name,
+            "tokenizer_definition": parts.batches.tokenizer.definition,  # None for gpt2 and bytes
             "loss_average": loss_average,
         }
         own = {"data": parts.batches.state_dict(), "rng": rng_state()}  # this process' data position and RNG

@@ -13,6 +13,7 @@ import itertools
 import json
 import multiprocessing as mp
 import os
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -20,16 +21,16 @@ from tqdm import tqdm
 
 from gptkit.errors import UserError
 from gptkit.data.shards import token_dtype, write_shard
-from gptkit.data.tokenizer import VOCAB_SIZES, encode_document, get_tokenizer
+from gptkit.data.tokenizer import DEFINITION_FILE, as_tokenizer, encode_document, get_tokenizer
 
 DOCUMENTS_PER_CHUNK = 2048  # documents handed to the worker pool at once: bounds memory whatever the corpus size
 
 _worker_tokenizer = None
 
 
-def _start_worker(tokenizer_name):
+def _start_worker(tokenizer_name, definition):
     global _worker_tokenizer
-    _worker_tokenizer = get_tokenizer(tokenizer_name)
+    _worker_tokenizer = get_tokenizer(tokenizer_name, definition)
 
 
 def _tokenize(text):
@@ -144,9 +145,8 @@ class ShardWriter:
     others shard_size. A shard is written as soon as it is full, and progress.json then records where the next
     one starts (document index, token within it)."""
 
-    def __init__(self, out_dir, settings, shards_done):
-        self.out_dir, self.settings = Path(out_dir), settings
-        self.vocab_size = VOCAB_SIZES[settings["tokenizer"]]
+    def __init__(self, out_dir, settings, shards_done, vocab_size):
+        self.out_dir, self.settings, self.vocab_size = Path(out_dir), settings, vocab_size
         self.shard_index = shards_done
         self.buffer = np.empty(self.capacity(), dtype=token_dtype(self.vocab_size))
         self.filled = 0  # tokens of the buffer in use
@@ -203,26 +203,43 @@ class ShardWriter:
         return self.paths()
 
 
-def write_token_shards(documents, out_dir, prefix, tokenizer_name, shard_size, val_tokens, workers=None):
-    """Tokenize documents into shards in out_dir; returns the list of shard paths (skips finished work)."""
+def write_definition(tokenizer, out_dir):
+    """A trained tokenizer's definition beside its shards (written whole, then renamed into place), so that every
+    command reading them finds it (gptkit/data/tokenizer.py, data_tokenizer)."""
+    if tokenizer.definition is None:
+        return
+    path = Path(out_dir) / DEFINITION_FILE
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(tokenizer.definition, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def write_token_shards(
+    documents, out_dir, prefix, tokenizer, shard_size, val_tokens, workers=None, document_settings=None
+):
+    """Tokenize documents into shards in out_dir with tokenizer (gptkit/data/tokenizer.py's, or a built-in one's
+    name); returns the list of shard paths (skips finished work). document_settings: what else chose the documents
+    (a mix), kept in progress.json with the rest."""
     if val_tokens < 1 or shard_size < 1:
         raise UserError("shard_size and val_tokens must be positive")
+    tokenizer = as_tokenizer(tokenizer)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    settings = {"prefix": prefix, "tokenizer": tokenizer_name, "shard_size": shard_size, "val_tokens": val_tokens}
+    settings = {"prefix": prefix, "tokenizer": tokenizer.name, "shard_size": shard_size, "val_tokens": val_tokens}
+    settings.update(document_settings or {})
     progress = _read_progress(out_dir / "progress.json", settings)
     if progress["complete"]:
         print(f"{out_dir}: all {progress['shards_done']} shards already prepared")
         return [_shard_path(out_dir, prefix, i) for i in range(progress["shards_done"])]
 
-    get_tokenizer(tokenizer_name)  # fail here, once, if its files are missing: not in every worker
-    writer = ShardWriter(out_dir, settings, progress["shards_done"])
+    write_definition(tokenizer, out_dir)  # before the first shard that names it
+    writer = ShardWriter(out_dir, settings, progress["shards_done"], tokenizer.n_vocab)
     documents = itertools.islice(documents, progress["next_document"], None)  # skip what finished shards hold
     skip_tokens = progress["next_token"]  # of the first document: its start is in the last finished shard
     document_index = progress["next_document"]
     workers = workers or os.cpu_count()
     bar = tqdm(unit="tok", unit_scale=True, desc=f"{prefix} shard {writer.shard_index}")
-    with mp.Pool(workers, initializer=_start_worker, initargs=(tokenizer_name,)) as pool:
+    with mp.Pool(workers, initializer=_start_worker, initargs=(tokenizer.name, tokenizer.definition)) as pool:
         for chunk in _chunks(documents, DOCUMENTS_PER_CHUNK):
             for tokens in pool.imap(_tokenize, chunk, chunksize=16):
                 bar.update(writer.add(tokens, document_index, start=skip_tokens))
@@ -248,14 +265,23 @@ def embedded_documents():
     return [topics[name] for name in sorted(topics)]
 
 
-def prepare_texts(texts, out_dir, tokenizer_name, val_fraction=0.1, workers=None):
+def prepare_texts(texts, out_dir, tokenizer, val_fraction=0.1, workers=None, retrieval=None):
+    """Texts (each a document) into shards of out_dir; the first val_fraction of the tokens is validation.
+    retrieval: a RetrievalMix, synthetic retrieval documents mixed into the training split
+    (gptkit/data/retrieval_documents.py)."""
     if not texts or not any(texts):
         raise UserError("no text to prepare")
-    tokenizer = get_tokenizer(tokenizer_name)
-    total_tokens = sum(len(encode_document(tokenizer, text)) for text in texts)
-    val_tokens = max(1, int(total_tokens * val_fraction))
-    return write_token_shards(texts, out_dir, Path(out_dir).name, tokenizer_name, 100_000_000, val_tokens, workers)
+    tokenizer = as_tokenizer(tokenizer)
+    counting = tqdm(texts, desc="counting tokens", unit="doc", disable=len(texts) < 100)
+    lengths = [len(encode_document(tokenizer, text)) for text in counting]
+    val_tokens = max(1, int(sum(lengths) * val_fraction))
+    mixed = {}
+    if retrieval is not None and retrieval.share > 0:
+        texts = retrieval.mixed(texts, lengths, val_tokens, lambda text: len(encode_document(tokenizer, text)))
+        mixed = {"retrieval": asdict(retrieval)}
+    prefix = Path(out_dir).name
+    return write_token_shards(texts, out_dir, prefix, tokenizer, 100_000_000, val_tokens, workers, mixed)
 
 
-def prepare_embedded(out_dir=EMBEDDED_DATA_DIR):
-    return prepare_texts(embedded_documents(), out_dir, "bytes", workers=1)
+def prepare_embedded(out_dir=EMBEDDED_DATA_DIR, retrieval=None):
+    return prepare_texts(embedded_documents(), out_dir, "bytes", workers=1, retrieval=retrieval)

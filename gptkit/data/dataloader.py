@@ -9,12 +9,15 @@ rank r keeps the r-th slice of batch_size, so ranks see disjoint data. The posit
 loader's whole state, which makes resuming exact.
 """
 
+from functools import cached_property
+from pathlib import Path
+
 import numpy as np
 import torch
 
 from gptkit.errors import UserError
 from gptkit.data.shards import read_shard
-from gptkit.data.tokenizer import VOCAB_SIZES
+from gptkit.data.tokenizer import folder_tokenizer, vocab_size_of
 
 VOCAB_PADDING = 128  # a model's vocabulary may round the tokenizer's up to a multiple of this (50257 -> 50304)
 
@@ -22,15 +25,13 @@ VOCAB_PADDING = 128  # a model's vocabulary may round the tokenizer's up to a mu
 def check_vocab_size(tokenizer_name, vocab_size):
     """The model fits the shards' tokenizer: its vocab_size is the tokenizer's, or that padded up to the next
     multiple of VOCAB_PADDING. Anything else is the wrong data (byte shards for a GPT-2-sized model)."""
-    tokenizer_vocab = VOCAB_SIZES.get(tokenizer_name)
-    if tokenizer_vocab is None:
-        raise UserError(f"shards use an unknown tokenizer {tokenizer_name!r}; known: {', '.join(VOCAB_SIZES)}")
+    tokenizer_vocab = vocab_size_of(tokenizer_name)
     padded = -(-tokenizer_vocab // VOCAB_PADDING) * VOCAB_PADDING
     if not tokenizer_vocab <= vocab_size <= padded:
         raise UserError(
             f"shards use tokenizer {tokenizer_name!r} ({tokenizer_vocab} tokens) but the model's vocab_size is "
             f"{vocab_size}: it must be {tokenizer_vocab} ... {padded} (the tokenizer's, padded to a multiple of "
-            f"{VOCAB_PADDING}); is data_dir the right data?"
+            f"{VOCAB_PADDING}): set vocab_size={padded}, or is data_dir the right data?"
         )
 
 
@@ -43,6 +44,7 @@ class ShardedBatches:
         self.batch_size, self.block_size = batch_size, block_size
         self.rank, self.world_size = rank, world_size
         self.seed, self.shuffle = seed, shuffle
+        self.folder = Path(shard_paths[0]).parent  # where a trained tokenizer's definition lies
         self.shards, names = zip(*(read_shard(path) for path in shard_paths))
         self.tokenizer_name = names[0]
         if any(name != self.tokenizer_name for name in names):
@@ -58,6 +60,11 @@ class ShardedBatches:
             )
         self.epoch, self.shard_position, self.window_position = 0, 0, 0
         self._orders = {}  # permutations by (epoch,) for shards and (epoch, shard) for windows
+
+    @cached_property
+    def tokenizer(self):
+        """The tokenizer the shards were made with (loaded on first use: the loader itself needs only its name)."""
+        return folder_tokenizer(self.tokenizer_name, self.folder)
 
     def _order(self, key, n):
         """A permutation of range(n) drawn from (seed, *key), or range(n) without shuffling. Kept: this epoch's

@@ -4,33 +4,22 @@ HellaSwag scoring, shared by hellaswag.py and the training loop.
 Each example is a context and 4 endings. The model reads context + ending for all 4 endings in one batch; the
 loss of the ending's tokens alone decides: `acc` picks the ending with the lowest summed loss, `acc_norm` the
 lowest mean loss per token (the common token-averaged scoring, comparable with published GPT-2 numbers).
-The examples are English text scored in GPT-2 tokens: a model or data of other tokens is refused
-(check_gpt2_tokens, the one place that says so). The batched scores equal a plain per-ending computation, and every
-rank's share adds up to the whole set.
+The text is tokenized with the model's own tokenizer, whichever it is; acc_norm's mean is over that tokenizer's
+tokens. The batched scores equal a plain per-ending computation, and every rank's share adds up to the whole set.
 """
 
-import json
 import urllib.request
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from gptkit.data.tokenizer import get_tokenizer
-from gptkit.distributed import all_gather_objects, all_reduce_sum
+from gptkit.distributed import all_gather_objects, all_reduce_sum, rank_share
 from gptkit.errors import UserError
+from gptkit.evaluation.example_lines import read_example_lines
 
 VALIDATION_URL = "https://raw.githubusercontent.com/rowanz/hellaswag/master/data/hellaswag_val.jsonl"
 CACHE_FILE = Path("data/hellaswag/hellaswag_val.jsonl")
-TOKENIZER = "gpt2"  # the tokens the examples are scored in
-
-
-def check_gpt2_tokens(tokenizer_name, holder, remedy=""):
-    """A one-line UserError unless tokenizer_name is the one HellaSwag is scored in; holder names the model or
-    data of those tokens, remedy what to do instead."""
-    if tokenizer_name != TOKENIZER:
-        refusal = f"HellaSwag needs GPT-2 tokens, but {holder} holds {tokenizer_name!r} tokens"
-        raise UserError(f"{refusal}: {remedy}" if remedy else refusal)
 
 
 def hellaswag_file(data_path="", cache_file=CACHE_FILE, url=VALIDATION_URL):
@@ -58,22 +47,7 @@ def hellaswag_file(data_path="", cache_file=CACHE_FILE, url=VALIDATION_URL):
 def read_examples(path):
     """The examples of a HellaSwag jsonl file; a line that is not one (bad JSON, a key missing) is a UserError
     naming file and line."""
-    examples = []
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line_number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                example = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise UserError(f"{path}:{line_number}: not a JSON line ({e.msg})") from None
-            problem = example_problem(example)
-            if problem:
-                raise UserError(f"{path}:{line_number}: not a HellaSwag example ({problem})")
-            examples.append(example)
-    if not examples:
-        raise UserError(f"{path} holds no HellaSwag examples")
-    return examples
+    return read_example_lines(path, "HellaSwag", example_problem)
 
 
 def example_problem(example):
@@ -122,16 +96,13 @@ def score_endings(model, tokens, mask):
     return summed, summed / ending.sum(dim=1)
 
 
-def evaluate_hellaswag(model, run, *, data_path="", limit=0, progress=False):
+def evaluate_hellaswag(model, run, tokenizer, *, data_path="", limit=0, progress=False):
     """{"acc", "acc_norm", "examples", "predictions"} over the examples of data_path (empty: the validation set,
-    downloaded once; limit: only the first examples), split across the run's processes (gptkit.distributed.Run)."""
-    tokenizer = get_tokenizer(TOKENIZER)
+    downloaded once; limit: only the first examples) in the tokens of tokenizer (the model's: encode), split
+    across the run's processes (gptkit.distributed.Run)."""
     examples = read_examples(hellaswag_file(data_path))
     examples = examples[:limit] if limit else examples
-    # Every rank runs the same number of forward passes, as a sharded model needs all ranks in each: a rank
-    # short of an example scores the last one again and leaves it out of the counts.
-    rounds = -(-len(examples) // run.world_size)
-    mine = range(run.rank, rounds * run.world_size, run.world_size)
+    mine = rank_share(len(examples), run)  # a rank short of an example scores the last one again, not counted
     was_training = model.training
     model.eval()
     counts = torch.zeros(3, device=run.device)  # examples, right by summed loss, right by mean loss

@@ -13,7 +13,8 @@ rows and reduces those losses:
 - perplexity: one stretch of the validation stream at each evaluation length, in non-overlapping windows
   (every token sees the tokens before it in its window, as lm-eval's rolling windows) and with a sliding
   window that moves by `stride` and scores only the tokens it has not scored before (each sees at least
-  length - stride tokens before it, past the first window);
+  length - stride tokens before it, past the first window); with the mean loss per token, bits per byte
+  (gptkit/evaluation/bits_per_byte.py);
 - copy_probe: a span of random tokens, a gap of real text, the span again; the loss on the second copy (its
   first token, which nothing announces, left out) against the distance back to the first copy. A model that
   reads that far copies the span almost for free; one that does not pays about ln(vocabulary) per token;
@@ -33,9 +34,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from gptkit.data.retrieval_documents import query_prefix, random_key, random_value, record_line, record_prefix
 from gptkit.data.shards import find_shards, read_shard
 from gptkit.distributed import all_gather_objects
 from gptkit.errors import UserError
+from gptkit.evaluation.bits_per_byte import bits_per_byte, text_loss_and_bytes
 
 WINDOW_SOURCES = ("stream", "docs")
 PASSKEY_DEPTHS = (0.0, 0.25, 0.5, 0.75, 1.0)  # where in the filler the key is stated: 0 first, 1 last
@@ -166,23 +169,34 @@ def loss_by_position(
 # Perplexity against the evaluation length
 
 
-def scored(losses):
+def scored(losses, target_bytes):
+    """Mean loss per token (nats), perplexity and bits per byte of the scored targets."""
     tokens = int(losses.size)
     loss = float(losses.mean()) if tokens else None
-    return {"tokens": tokens, "loss": loss, "perplexity": math.exp(loss) if tokens else None}
+    bpb = bits_per_byte(*text_loss_and_bytes(losses, target_bytes)) if tokens else None
+    return {"tokens": tokens, "loss": loss, "perplexity": math.exp(loss) if tokens else None, "bpb": bpb}
 
 
-def perplexity(model, segment, run, *, length, stride, batch_size):
-    """Perplexity of one stretch of tokens at one evaluation length: non-overlapping windows and a sliding one."""
+def fresh_targets(values, length, stride):
+    """Of the sliding windows' per-target values, those scored for the first time: the first window's all, then
+    the last stride of each later window."""
+    return np.concatenate([values[0], values[1:, length - stride :].ravel()]) if len(values) else values
+
+
+def perplexity(model, segment, run, *, length, stride, batch_size, token_bytes):
+    """Perplexity (and bits per byte: token_bytes holds each token id's UTF-8 bytes) of one stretch of tokens at
+    one evaluation length: non-overlapping windows and a sliding one."""
     targets = len(segment) - 1
     starts = np.arange(targets // length) * length
-    losses = token_losses(model, rows_at(segment, starts, length + 1), run, batch_size, f"perplexity {length}")
-    non_overlapping = {"windows": len(starts), **scored(losses)}
+    rows = rows_at(segment, starts, length + 1)
+    losses = token_losses(model, rows, run, batch_size, f"perplexity {length}")
+    non_overlapping = {"windows": len(starts), **scored(losses, token_bytes[rows[:, 1:]])}
 
     starts = np.arange(0, targets - length + 1, stride)
-    losses = token_losses(model, rows_at(segment, starts, length + 1), run, batch_size, f"sliding {length}")
-    fresh = np.concatenate([losses[0], losses[1:, length - stride :].ravel()]) if len(starts) else losses
-    sliding = {"stride": stride, "windows": len(starts), **scored(fresh)}
+    rows = rows_at(segment, starts, length + 1)
+    losses = token_losses(model, rows, run, batch_size, f"sliding {length}")
+    fresh = fresh_targets(losses, length, stride), fresh_targets(token_bytes[rows[:, 1:]], length, stride)
+    sliding = {"stride": stride, "windows": len(starts), **scored(*fresh)}
     return {"length": length, "non_overlapping": non_overlapping, "sliding": sliding}
 
 
@@ -228,6 +242,97 @@ def copy_probe(model, tokens, run, *, max_length, span, trials, vocab_size, eot_
         point = {"gap": gap, "distance": span + gap, "length": 2 * span + gap - 1, **copy}
         points.append({**point, "first_copy_loss": first["loss"]})
     return {"span": span, "trials": trials, "points": points}
+
+
+def retrieval_core(tokenizer, rng, target):
+    """(tokens from the line that sets a key to the query's value, where the set value starts in them, the value's
+    tokens, the distance between the two values' starts): the key set, whole lines setting other keys as long as
+    the distance stays within target, then the key asked for and its value. A value's leading token that is only
+    a space (bytes) goes with the text before it: only the digits are scored."""
+    key, value = random_key(rng), random_value(rng)
+    value_tokens = tokenizer.encode(f" {value}")
+    lead = value_tokens[:1] if tokenizer.decode(value_tokens[:1]).strip() == "" else []
+    value_tokens = value_tokens[len(lead) :]
+    record = tokenizer.encode(record_prefix(key)) + lead
+    query = tokenizer.encode(query_prefix(key)) + lead
+    newline = tokenizer.encode("\n")
+    between = value_tokens + newline
+    while True:
+        line = tokenizer.encode(record_line(other_key(rng, key), random_value(rng)))
+        if len(between) + len(line) + len(query) > target:
+            break
+        between += line
+    core = record + between + query + value_tokens
+    return core, len(record), value_tokens, len(between) + len(query)
+
+
+def other_key(rng, key):
+    drawn = random_key(rng)
+    return drawn if drawn != key else other_key(rng, key)
+
+
+def retrieval_rows(tokenizer, target, trials, seed):
+    """(rows, where each row's set value starts, each row's value tokens, the mean distance): `trials` cores
+    (retrieval_core), each after whole lines setting other keys and cut to one width, at least one line longer
+    than the longest core, so that every row starts mid-list as a training window would. Drawn from (seed,
+    target), so every scaling method reads the same rows."""
+    rng = np.random.default_rng([seed, target])
+    cores = [retrieval_core(tokenizer, rng, target) for _ in range(trials)]
+    width = max(len(core) for core, *_ in cores) + len(tokenizer.encode(record_line("bbbb", "0000")))
+    rows, starts = [], []
+    for core, start, _, _ in cores:
+        before = []
+        while len(before) < width - len(core):
+            before += tokenizer.encode(record_line(random_key(rng), random_value(rng)))
+        cut = before[len(before) - (width - len(core)) :]
+        rows.append(cut + core)
+        starts.append(len(cut) + start)
+    distances = [distance for *_, distance in cores]
+    return np.array(rows, dtype=np.int64), starts, [value for _, _, value, _ in cores], float(np.mean(distances))
+
+
+def retrieval_targets(tokenizer, max_length, original_length, seed):
+    """The distances asked for: 1x and 1.5x powers of two from 16 up, and the longest whose rows the model reads
+    within the training length and within max_length."""
+    targets = {g for k in range(4, 40) for g in (2**k, 3 * 2**k // 2) if g < max_length}
+    for limit in (original_length, max_length):
+        target = limit
+        while target > 0:
+            excess = retrieval_rows(tokenizer, target, 1, seed)[0].shape[1] - 1 - limit
+            if excess <= 0:
+                targets.add(target)
+                break
+            target -= excess
+    return sorted(targets)
+
+
+def retrieval_probe(model, tokenizer, run, *, max_length, original_length, trials, seed, batch_size):
+    """Key-value retrieval by distance (the task of gptkit/data/retrieval_documents.py): the share of rows whose
+    value the model's greedy predictions give token for token, and the loss per value token, against the loss on
+    the same value where it is set (unpredictable: a model that cannot read back pays that)."""
+    points = []
+    for target in retrieval_targets(tokenizer, max_length, original_length, seed):
+        rows, starts, values, distance = retrieval_rows(tokenizer, target, trials, seed)
+        if rows.shape[1] - 1 > max_length:
+            continue
+        losses = token_losses(model, rows, run, batch_size, desc=f"retrieval, distance {distance:.0f}")
+        predicted = greedy_tokens(model, rows, run, desc=f"retrieval greedy, distance {distance:.0f}")
+        end = rows.shape[1] - 1  # the loss at column t predicts row[t + 1]: the value ends the row
+        right = [float((predicted[i, end - len(v) :] == v).all()) for i, v in enumerate(values)]
+        asked = [losses[i, end - len(v) :].mean() for i, v in enumerate(values)]
+        first = [losses[i, s - 1 : s - 1 + len(v)].mean() for i, (s, v) in enumerate(zip(starts, values))]
+        accuracy, loss = mean_and_se(right), mean_and_se(asked)
+        point = {"distance": distance, "length": end, "accuracy": accuracy["loss"], "accuracy_se": accuracy["se"]}
+        points.append({**point, "loss": loss["loss"], "loss_se": loss["se"], "first_loss": mean_and_se(first)["loss"]})
+    return {"trials": trials, "points": unique_distances(points)}
+
+
+def unique_distances(points):
+    """The first point of each distance (two targets can give the same distance: the bytes' lines are 16 long)."""
+    seen = {}
+    for point in points:
+        seen.setdefault(round(point["distance"], 1), point)
+    return list(seen.values())
 
 
 def passkey_row(tokenizer, length, depth, key):

@@ -5,7 +5,7 @@ views of it that both need (methods_with, position_bins, passkey_by_length) are 
 
     positions.png    loss by position, one panel per RoPE scaling method, a line per evaluation length
     perplexity.png   perplexity against the evaluation length, a line per method (non-overlapping, sliding)
-    probe.png        the copy probe's loss by distance and, with the GPT-2 tokenizer, pass-key accuracy
+    probe.png        the copy probe's loss by distance and pass-key accuracy
 Every plot marks the training length (and the original length of a model trained past it).
 """
 
@@ -52,13 +52,14 @@ def console_table(result):
     with_perplexity = [m for m in methods if m["perplexity"]]
     if with_perplexity:
         stride = ", ".join(str(p["sliding"]["stride"]) for p in with_perplexity[0]["perplexity"])
-        rows = []
-        for m in with_perplexity:
-            for way in ("non_overlapping", "sliding"):
-                values = [p[way]["perplexity"] for p in m["perplexity"]]
-                rows.append([method_label(m), way] + [f"{v:.2f}" if v is not None else "-" for v in values])
-        header = ["perplexity", "windows"] + [str(n) for n in lengths]
-        parts.append(table_rows(f"perplexity by evaluation length (sliding strides {stride})", header, rows))
+        for key, title, form in (("perplexity", "perplexity", ".2f"), ("bpb", "bits per byte", ".4f")):
+            rows = []
+            for m in with_perplexity:
+                for way in ("non_overlapping", "sliding"):
+                    values = [p[way].get(key) for p in m["perplexity"]]
+                    rows.append([method_label(m), way] + [format(v, form) if v is not None else "-" for v in values])
+            header = [key, "windows"] + [str(n) for n in lengths]
+            parts.append(table_rows(f"{title} by evaluation length (sliding strides {stride})", header, rows))
     with_probe = [m for m in methods if m["probe"]]
     if with_probe:
         probe = with_probe[0]["probe"]
@@ -68,6 +69,16 @@ def console_table(result):
             f"copy probe: loss on the second copy of {probe['span']} random tokens by distance "
             f"({probe['trials']} trials; unseen, the first copy: {probe['points'][0]['first_copy_loss']:.2f})"
         )
+        parts.append(table_rows(title, ["distance"] + distances, rows))
+    with_retrieval = methods_with(result, "retrieval")
+    if with_retrieval:
+        first = next(iter(with_retrieval.values()))
+        distances = [f"{p['distance']:.0f}" for p in first["points"]]
+        rows = [
+            [method_label(result["methods"][name])] + [f"{p['accuracy']:.2f}" for p in retrieval["points"]]
+            for name, retrieval in with_retrieval.items()
+        ]
+        title = f"key-value retrieval: greedy accuracy of the value by distance ({first['trials']} keys each)"
         parts.append(table_rows(title, ["distance"] + distances, rows))
     with_passkey = [m for m in methods if m["passkey"] and m["passkey"]["points"]]
     if with_passkey:
@@ -88,9 +99,9 @@ def passkey_by_length(passkey):
 
 
 def methods_with(result, part):
-    """{method name: its measurement} of the methods that measured part (positions, perplexity, probe or
-    passkey), in the result's order."""
-    return {name: method[part] for name, method in result["methods"].items() if method[part]}
+    """{method name: its measurement} of the methods that measured part (positions, perplexity, probe, retrieval
+    or passkey), in the result's order."""
+    return {name: method[part] for name, method in result["methods"].items() if method.get(part)}
 
 
 def position_bins(result, name):

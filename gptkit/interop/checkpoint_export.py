@@ -17,6 +17,7 @@ from pathlib import Path
 
 from gptkit.checkpointing.checkpoint import load_checkpoint
 from gptkit.config import TrainConfig
+from gptkit.data.tokenizer import saved_tokenizer
 from gptkit.interop.gguf_export import check_gguf_export, write_gguf
 from gptkit.interop.hf_format import write_folder
 from gptkit.interop.model_card import model_card, run_summary, training_command, with_eval_results
@@ -39,18 +40,18 @@ def export_checkpoint(
     folder's name); eval_results are huggingface_hub EvalResults for the card's model-index metadata."""
     checkpoint = load_checkpoint(checkpoint_path)
     model = model_class.from_checkpoint(checkpoint)  # checks the weights fit the config
-    model_config, tokenizer_name = asdict(model.config), checkpoint.get("tokenizer", "gpt2")
+    model_config, tokenizer = asdict(model.config), saved_tokenizer(checkpoint, checkpoint_path)  # a trained one too
     if gguf:
-        check_gguf_export(model_config, tokenizer_name, gguf_type, gguf)  # before any file is written
-    family = write_folder(folder, model_config, model.state_dict(), tokenizer_name, dtype)
+        check_gguf_export(model_config, tokenizer, gguf_type, gguf)  # before any file is written
+    family = write_folder(folder, model_config, model.state_dict(), tokenizer, dtype)
     name = card_name or Path(folder).name
     defaults = asdict(type(model.config)()), asdict(TrainConfig())
     command = training_command(model_config, checkpoint.get("train_config", {}), *defaults)
     summary = run_summary(checkpoint_path, checkpoint)
-    card = model_card(family, model_config, tokenizer_name, model.num_params(), summary, command, name)
+    card = model_card(family, model_config, tokenizer.name, model.num_params(), summary, command, name)
     (Path(folder) / "README.md").write_text(with_eval_results(card, eval_results, name))
     exported = Exported(Path(folder), family)
     if gguf:
         state_dict = model.state_dict()
-        exported.gguf_architecture = write_gguf(gguf, model_config, state_dict, tokenizer_name, gguf_type, name)
+        exported.gguf_architecture = write_gguf(gguf, model_config, state_dict, tokenizer, gguf_type, name)
     return exported

@@ -10,16 +10,18 @@ QK-norm -> `qwen3` (both without biases, which transformers' GGUF reader does no
 the transformers export, renamed by gguf's map from transformers names, as llama.cpp's converter does; GGUF keeps
 nn.Linear's (out, in) layout, so GPT-2's Conv1D weights are turned back, and llama.cpp's `llama` rotates
 neighbouring pairs of dimensions, so each head's query and key rows are reordered as its converter reorders
-them. The tokenizer is GPT-2's BPE with llama.cpp's "gpt-2" pre-tokenizer and end-of-text as BOS and EOS (no BOS
-added to a prompt, as sample.py and the transformers folder do); it is padded with unused tokens up to the
-model's padded vocab_size, as llama.cpp's converter pads it.
+them. The tokenizer is the model's BPE (vocabulary, merges, end-of-text as BOS and EOS, no BOS added to a prompt,
+as sample.py and the transformers folder do), padded with unused tokens up to the model's padded vocab_size, as
+llama.cpp's converter pads it. Its pre-tokenizer is named as llama.cpp names the split pattern: "gpt-2" for
+GPT-2's, "llama-bpe" for the GPT-4-style one our trained tokenizers use (gptkit/data/bpe.py), the exact regex
+llama.cpp and transformers' GGUF reader apply under that name.
 Everything else is refused before any file is written: a Mixture of Experts, learned positions with
 grouped-query attention, the blocks only the custom code computes (soft-capping, residual scalars, value
 embeddings, ...), Arcee's (no reader here checks it), the byte-level tokenizer (llama.cpp refuses it), dynamic
 RoPE scaling.
 
 The invariant the tests check: transformers, reading the file with its own GGUF loader, gives model.py's
-logits (1e-4 at f32) and tiktoken's tokens.
+logits (1e-4 at f32) and our tokenizer's tokens.
 """
 
 import json
@@ -28,9 +30,11 @@ from pathlib import Path
 
 import torch
 
+from gptkit.data.bpe import END_OF_TEXT, SPLIT_PATTERN
+from gptkit.data.tokenizer import as_tokenizer
 from gptkit.errors import UserError
 from gptkit.interop.hf_format import LAYER_NORM_EPS, RMS_FAMILIES, RMS_NORM_EPS, export_weights, family_of, mlp_hidden
-from gptkit.interop.hf_tokenizer import END_OF_TEXT, tokenizer_json
+from gptkit.interop.hf_tokenizer import tokenizer_json
 from gptkit.model_parts.rope import transformers_rope_parameters
 
 try:  # llama.cpp's writer, in requirements.txt; without it export_hf.py still writes folders, and --gguf says why not
@@ -55,8 +59,10 @@ NO_ARCHITECTURE = {  # why a family has no GGUF, and what works instead
 }
 
 
-def check_gguf_export(model_config, tokenizer_name, gguf_type, path):
-    """Every reason a GGUF cannot be written, as one UserError, before any work is done."""
+def check_gguf_export(model_config, tokenizer, gguf_type, path):
+    """Every reason a GGUF cannot be written, as one UserError, before any work is done. tokenizer: one of
+    gptkit/data/tokenizer.py's, or a built-in one's name."""
+    tokenizer = as_tokenizer(tokenizer)
     if gguf_type not in GGUF_TYPES:
         raise UserError(f"--gguf_type must be one of {', '.join(GGUF_TYPES)}, got {gguf_type!r}")
     folder_instead = "the transformers folder export_hf.py writes without --gguf loads it"
@@ -64,11 +70,12 @@ def check_gguf_export(model_config, tokenizer_name, gguf_type, path):
     if reason:
         remote = " (trust_remote_code=True)" if family_of(model_config) == "gptkit" else ""
         raise UserError(f"no GGUF for this model: {NO_ARCHITECTURE[reason]}; {SUPPORTED}; {folder_instead}{remote}")
-    if tokenizer_name != "gpt2":
+    if tokenizer.name == "bytes":
         raise UserError(
-            f"no GGUF for a model of {tokenizer_name!r} tokens: llama.cpp refuses byte-level tokenizers (its BPE "
+            f"no GGUF for a model of {tokenizer.name!r} tokens: llama.cpp refuses byte-level tokenizers (its BPE "
             f"pre-tokenizer is not recognised); {folder_instead}"
         )
+    pre_tokenizer(tokenizer)
     rope, max_positions = transformers_rope_parameters(model_config)  # "dynamic": the original length
     if rope["rope_type"] not in ("default", "linear", "yarn"):
         raise UserError(
@@ -176,9 +183,19 @@ def add_rope_scaling(writer, rope):
         writer.add_rope_scaling_yarn_beta_slow(rope["beta_slow"])
 
 
-def add_tokenizer(writer, vocab_size):
-    """GPT-2's BPE (tokens, merges, the end-of-text control token), padded with unused tokens to vocab_size."""
-    spec = json.loads(tokenizer_json("gpt2"))
+def pre_tokenizer(tokenizer):
+    """llama.cpp's name for how the tokenizer splits text before merging (llama.cpp's src/llama-vocab.cpp applies
+    that very regex under the name), or a one-line refusal."""
+    if tokenizer.name == "gpt2":
+        return "gpt-2"
+    if getattr(tokenizer, "pattern", None) == SPLIT_PATTERN:  # GPT-4's, as Llama 3 spells it
+        return "llama-bpe"
+    raise UserError(f"no GGUF for tokenizer {tokenizer.name!r}: llama.cpp names no pre-tokenizer of its split pattern")
+
+
+def add_tokenizer(writer, tokenizer, vocab_size):
+    """The model's BPE (tokens, merges, the end-of-text control token), padded with unused tokens to vocab_size."""
+    spec = json.loads(tokenizer_json(tokenizer))
     by_id = {index: token for token, index in spec["model"]["vocab"].items()}
     by_id.update({added["id"]: added["content"] for added in spec["added_tokens"]})
     tokens = [by_id.get(index, f"[PAD{index}]") for index in range(vocab_size)]
@@ -186,7 +203,7 @@ def add_tokenizer(writer, vocab_size):
     end_of_text = tokens.index(END_OF_TEXT)
     types[end_of_text] = gguf.TokenType.CONTROL
     writer.add_tokenizer_model("gpt2")
-    writer.add_tokenizer_pre("gpt-2")
+    writer.add_tokenizer_pre(pre_tokenizer(tokenizer))
     writer.add_token_list(tokens)
     writer.add_token_types(types)
     writer.add_token_merges([" ".join(pair) for pair in spec["model"]["merges"]])
@@ -199,10 +216,11 @@ def add_tokenizer(writer, vocab_size):
 # The file
 
 
-def write_gguf(path, model_config, state_dict, tokenizer_name, gguf_type="f16", name="gptkit"):
+def write_gguf(path, model_config, state_dict, tokenizer, gguf_type="f16", name="gptkit"):
     """Our model as a GGUF file at path (written beside it, then moved into place, so a failed write leaves no
     file); returns the GGUF architecture's name."""
-    check_gguf_export(model_config, tokenizer_name, gguf_type, path)
+    tokenizer = as_tokenizer(tokenizer)
+    check_gguf_export(model_config, tokenizer, gguf_type, path)
     family = family_of(model_config)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -211,7 +229,7 @@ def write_gguf(path, model_config, state_dict, tokenizer_name, gguf_type="f16", 
     writer = gguf.GGUFWriter(partial, architecture)
     writer.add_name(name)
     add_settings(writer, family, model_config, gguf_type)
-    add_tokenizer(writer, model_config["vocab_size"])
+    add_tokenizer(writer, tokenizer, model_config["vocab_size"])
     for gguf_name, kind, array in gguf_tensors(family, model_config, state_dict):
         stored_as = storage_type(kind, array, gguf_type)
         try:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from gptkit.data.tokenizer import get_tokenizer
+from gptkit.data.tokenizer import as_tokenizer
 from gptkit.errors import UserError
 from gptkit.interop.hf_legacy_config import add_legacy_spellings
 from gptkit.model_parts.rope import rope_settings_from_transformers, transformers_rope_parameters
@@ -303,21 +303,23 @@ def write_model_files(out_dir, family, config_content, tensors, eot_token):
 EXPORT_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}  # the weights' dtypes a folder can hold
 
 
-def write_folder(out_dir, model_config, state_dict, tokenizer_name, dtype_name="float32"):
-    """A transformers folder of our model (config, weights, generation config, tokenizer; the model card is the
-    caller's): returns the family it was exported as."""
+def write_folder(out_dir, model_config, state_dict, tokenizer, dtype_name="float32"):
+    """A transformers folder of our model (config, weights, generation config, tokenizer: one of
+    gptkit/data/tokenizer.py's, or a built-in one's name; the model card is the caller's): returns the family it
+    was exported as."""
     from gptkit.interop.hf_tokenizer import write_tokenizer
 
     if dtype_name not in EXPORT_DTYPES:
         raise UserError(f"dtype must be one of {', '.join(EXPORT_DTYPES)}, got {dtype_name!r}")
-    eot_token = get_tokenizer(tokenizer_name).eot_token
+    tokenizer = as_tokenizer(tokenizer)
+    eot_token = tokenizer.eot_token
     if model_config["vocab_size"] <= eot_token:
-        raise UserError(f"vocab_size {model_config['vocab_size']} does not hold the {tokenizer_name} tokenizer")
+        raise UserError(f"vocab_size {model_config['vocab_size']} does not hold the {tokenizer.name} tokenizer")
     family = family_of(model_config)
     tensors = export_weights(family, model_config, state_dict, EXPORT_DTYPES[dtype_name])
-    content = export_config(family, model_config, tokenizer_name, eot_token, dtype_name)
+    content = export_config(family, model_config, tokenizer.name, eot_token, dtype_name)
     write_model_files(out_dir, family, content, tensors, eot_token)
-    write_tokenizer(out_dir, tokenizer_name, model_config["block_size"])
+    write_tokenizer(out_dir, tokenizer, model_config["block_size"])
     return family
 
 

@@ -8,21 +8,21 @@ The invariant its tests check: the folder's tokenizer encodes every text as ours
   encode_ordinary, transformers' tokenizer turns the literal text "<|endoftext|>" into that token, as
   tiktoken's encode(text, allowed_special="all") does.
 - "bytes": UTF-8 bytes 0-255 as tokens, plus <|endoftext|> = 256.
+- a trained BPE ("bpe<n>-<hash>"): its definition is a tokenizer.json already, made by the same converter from its
+  ranks (gptkit/data/bpe.py).
 """
 
 import functools
 import json
 from pathlib import Path
 
+from gptkit.data.bpe import END_OF_TEXT, definition_from_ranks
 from gptkit.errors import UserError
-
-END_OF_TEXT = "<|endoftext|>"
 
 
 def gpt2_tokenizer():
     """GPT-2's BPE as a `tokenizers` Tokenizer."""
     import tiktoken_ext.openai_public
-    from transformers.convert_slow_tokenizer import TikTokenConverter
 
     try:
         encoding = tiktoken_ext.openai_public.gpt2()  # mergeable_ranks, pat_str, special_tokens
@@ -32,14 +32,7 @@ def gpt2_tokenizer():
             "a folder holding tiktoken's cached gpt2 files"
         ) from None
 
-    class GPT2RanksConverter(TikTokenConverter):
-        """transformers' converter, fed tiktoken's ranks in memory instead of a .tiktoken file."""
-
-        def load_tiktoken_bpe(self, _):
-            return encoding["mergeable_ranks"]
-
-    converter = GPT2RanksConverter(pattern=encoding["pat_str"], extra_special_tokens=[END_OF_TEXT])
-    return converter.converted()
+    return definition_from_ranks(encoding["mergeable_ranks"], encoding["pat_str"])
 
 
 def byte_tokenizer():
@@ -59,26 +52,32 @@ BUILDERS = {"gpt2": gpt2_tokenizer, "bytes": byte_tokenizer}
 
 
 @functools.cache
-def tokenizer_json(tokenizer_name):
-    """The tokenizer serialised, built once per process (GPT-2's merges take seconds to derive)."""
+def built_in_json(tokenizer_name):
+    """A built-in tokenizer serialised, built once per process (GPT-2's merges take seconds to derive)."""
     if tokenizer_name not in BUILDERS:
         raise UserError(f"no transformers tokenizer for {tokenizer_name!r}; known: {', '.join(BUILDERS)}")
     return BUILDERS[tokenizer_name]().to_str()
 
 
-def write_tokenizer(out_dir, tokenizer_name, model_max_length):
-    """The tokenizer files of tokenizer_name ("gpt2" or "bytes") in out_dir."""
+def tokenizer_json(tokenizer):
+    """tokenizer.json's text for one of our tokenizers (gptkit/data/tokenizer.py): a trained one's definition, or a
+    built-in one's, converted."""
+    return tokenizer.definition or built_in_json(tokenizer.name)
+
+
+def write_tokenizer(out_dir, tokenizer, model_max_length):
+    """The tokenizer files of one of our tokenizers in out_dir."""
     from tokenizers import Tokenizer
     from transformers import PreTrainedTokenizerFast
 
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=Tokenizer.from_str(tokenizer_json(tokenizer_name)),
+    transformers_tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer.from_str(tokenizer_json(tokenizer)),
         bos_token=END_OF_TEXT,
         eos_token=END_OF_TEXT,
         unk_token=END_OF_TEXT,
         model_max_length=model_max_length,
     )
-    tokenizer.save_pretrained(out_dir)
+    transformers_tokenizer.save_pretrained(out_dir)
     # Name the class every transformers version knows (5.x writes its new "TokenizersBackend", which 4.x lacks).
     config_path = Path(out_dir) / "tokenizer_config.json"
     config = json.loads(config_path.read_text())

@@ -3,8 +3,9 @@ The model card (README.md) of an exported folder: Hub metadata, what the model i
 how well, and how to load it.
 
 The figures come from the run itself, never typed in: the checkpoint (configs, step), and the run's
-metrics.jsonl and config.json beside it (the last validation loss and HellaSwag score logged up to the
-checkpoint's step, the device). A figure the run did not log is said to be missing rather than left out.
+metrics.jsonl and config.json beside it (the last validation loss, in nats per token and bits per byte, and
+HellaSwag score logged up to the checkpoint's step, the device). A figure the run did not log is said to be
+missing rather than left out.
 Evaluation results given by the caller (a study's) go into the metadata as `model-index`, written by
 huggingface_hub's own ModelCardData so the Hub shows them; the card's other metadata and text stay as they are.
 """
@@ -42,14 +43,14 @@ def run_summary(checkpoint_path, checkpoint):
     run_dir = Path(checkpoint_path).parent
     train_config = checkpoint.get("train_config", {})
     step = checkpoint.get("step")
-    summary = {"step": step, "tokens": None, "val_loss": None, "hellaswag_acc_norm": None, "device": None}
+    summary = dict(step=step, tokens=None, val_loss=None, val_bpb=None, hellaswag_acc_norm=None, device=None)
     if step is not None and "total_batch_tokens" in train_config:
         summary["tokens"] = step * train_config["total_batch_tokens"]
     metrics_path = run_dir / "metrics.jsonl"
     if metrics_path.is_file():
         for record in read_metrics(metrics_path):
             if step is None or record.get("step", 0) <= step:
-                for key in ("val_loss", "hellaswag_acc_norm"):
+                for key in ("val_loss", "val_bpb", "hellaswag_acc_norm"):
                     summary[key] = record.get(key, summary[key])
     config_path = run_dir / "config.json"
     if config_path.is_file():
@@ -112,7 +113,8 @@ def model_card(family, model_config, tokenizer_name, parameters, summary, comman
         "## Training",
         "",
         f"- steps: {figure(summary['step'], ',')}, tokens: {figure(summary['tokens'], ',')}",
-        f"- final validation loss: {figure(summary['val_loss'], '.4f')}",
+        f"- final validation loss: {figure(summary['val_loss'], '.4f')} nats per token, "
+        f"{figure(summary['val_bpb'], '.4f')} bits per byte (comparable across tokenizers)",
         f"- HellaSwag acc_norm (token-averaged, hellaswag.py): {figure(summary['hellaswag_acc_norm'], '.4f')}",
         f"- hardware: {summary['device'] or 'not recorded'}",
         "",

@@ -47,7 +47,7 @@ class PretrainedWeights:
     kind: str  # OPENAI_GPT2 or EXPORTED
     model_config: dict  # GPTConfig fields
     state_dict: dict  # under model.py's names and layouts
-    tokenizer: str  # the tokenizer the model reads: our block's in an exported folder, else GPT-2's
+    tokenizer: str  # the name of the tokenizer the model reads: our block's in an exported folder, else GPT-2's
 
     def as_checkpoint(self):
         """The model part of a training checkpoint, for GPT.from_checkpoint."""
@@ -72,6 +72,15 @@ def read_pretrained(name_or_dir):
     kind = OPENAI_GPT2 if family == "gpt2" and METADATA_KEY not in content else EXPORTED
     fields, state_dict = from_transformers(content, read_folder_weights(name_or_dir))
     return PretrainedWeights(kind, fields, state_dict, content.get(METADATA_KEY, {}).get("tokenizer", "gpt2"))
+
+
+def recorded_tokenizer(name_or_dir):
+    """The name of the tokenizer an exported folder's model reads, from our block in its config.json alone (what
+    train.py checks a warm start's data against); None for OpenAI GPT-2, which records none (its vocabulary is
+    checked against the shards' tokenizer as any model's is)."""
+    if not Path(name_or_dir).is_dir():
+        return None
+    return read_folder_config(name_or_dir).get(METADATA_KEY, {}).get("tokenizer")
 
 
 def warm_start_overrides(weights, model_config, model_settings):

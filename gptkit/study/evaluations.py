@@ -5,7 +5,8 @@ evaluate.py's docstring) is what the study keeps, as it is: cached in the run's 
 settings (gptkit/study/runs.py), then read by the report, its figures and the model card.
 
 The invariant the tests check: the cached evaluation is evaluate.py's own JSON for that checkpoint and those
-flags, and a run is evaluated once per checkpoint step and settings.
+flags, a run is evaluated once per checkpoint step and settings, and settings evaluate.py would refuse (an
+unknown key, a value of the wrong type) are one line before any run.
 """
 
 import json
@@ -19,13 +20,31 @@ from gptkit.evaluation.long_context_report import SCHEMA
 from gptkit.study.run_loop import COMMANDS_FOLDER, python_command
 from gptkit.study.runs import cache_evaluation, cached_evaluation, checkpoint_file
 
+STUDY_OWNED = ("checkpoint", "hf", "json", "data_dir")  # evaluate.py's flags that the study sets for each run
+
+
+def evaluation_flags(settings):
+    """evaluate.py's flags of a study's evaluation settings (a list joined by commas)."""
+    return [f"--{key}={','.join(map(str, v)) if isinstance(v, list) else v}" for key, v in settings.items()]
+
+
+def check_evaluation(study, parse_arguments):
+    """The study's evaluation settings are flags that evaluate.py reads (parse_arguments: its argument parser),
+    none of them the study's own: a bad one is one line before any run."""
+    owned = [key for key in study.file.evaluation if key in STUDY_OWNED]
+    if owned:
+        raise UserError(f"study {study.path}: evaluation key {owned[0]!r} is the study's to set for each run")
+    try:
+        parse_arguments(["--checkpoint=ckpt.pt", "--data_dir=data", *evaluation_flags(study.file.evaluation)])
+    except UserError as e:
+        raise UserError(f"study {study.path}: evaluation: {e}") from None
+
 
 def evaluate_run(checkpoint, settings, data_dir, nproc_per_node=1):
-    """evaluate.py's JSON for one checkpoint on data_dir, with the settings as flags (a list joined by commas)."""
+    """evaluate.py's JSON for one checkpoint on data_dir, with the settings as flags."""
     if not (COMMANDS_FOLDER / "evaluate.py").is_file():
         raise UserError("evaluate.py is not in this checkout: the runs were not evaluated")
-    settings = {"data_dir": data_dir, **settings}
-    flags = [f"--{key}={','.join(map(str, v)) if isinstance(v, list) else v}" for key, v in settings.items()]
+    flags = evaluation_flags({"data_dir": data_dir, **settings})
     with tempfile.TemporaryDirectory() as folder:
         output = Path(folder) / "evaluation.json"
         command = [*python_command("evaluate.py", nproc_per_node), f"--checkpoint={checkpoint}", f"--json={output}"]

@@ -1,9 +1,9 @@
 """
 The figures of a study's report, as PNG files beside report.md: loss curves against tokens and against training
-FLOPs, and, from each run's evaluation, loss by position, perplexity against evaluation length and the retrieval
-probe. Each function draws one file from RunFacts (gptkit/study/runs.py) and returns its name, or None when no
-run has what it draws. A run's evaluation is evaluate.py's JSON (schema 1); the points each figure draws are
-read from it here.
+FLOPs, validation bits per byte against wall time (runs of different tokenizers side by side), and, from each
+run's evaluation, loss by position, perplexity against evaluation length and the retrieval probe. Each function
+draws one file from RunFacts (gptkit/study/runs.py) and returns its name, or None when no run has what it draws. A
+run's evaluation is evaluate.py's JSON (schema 1); the points each figure draws are read from it here.
 """
 
 from pathlib import Path
@@ -14,21 +14,18 @@ matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 
 from gptkit.evaluation.long_context_report import methods_with, position_bins  # noqa: E402
-from gptkit.study.runs import curve  # noqa: E402
+from gptkit.study.runs import curve, elapsed_seconds  # noqa: E402
+
+
+def grid_text(value):
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def label(run, keys):
-    """A run's legend label: the values of the grid keys that vary, else its name."""
-    return (
-        ", ".join(
-            f"{key}={run.grid_values[key]:g}"
-            if isinstance(run.grid_values[key], float)
-            else f"{key}={run.grid_values[key]}"
-            for key in keys
-            if key in run.grid_values
-        )
-        or run.name
-    )
+    """A run's legend label: the values of the grid keys that vary and its seed, else its name."""
+    values = [f"{key}={grid_text(run.grid_values[key])}" for key in keys if key in run.grid_values]
+    values += [] if run.seed is None else [f"seed {run.seed}"]
+    return ", ".join(values) or run.name
 
 
 def save(figure, folder, name):
@@ -54,6 +51,25 @@ def loss_curves(runs, folder, name, x_label, scale):
     axis.set_xlabel(x_label)
     axis.set_ylabel("loss (thin: train, dots: validation)")
     axis.set_xscale("log")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7)
+    return save(figure, folder, name)
+
+
+def bits_per_byte_curves(runs, folder, name="bpb_vs_time.png"):
+    """Validation bits per byte of each run against its training wall time: the measure that does not depend on
+    the tokenizer, at equal wall-clock."""
+    drawn = [run for run in runs if curve(run.records, "val_bpb")]
+    if not drawn:
+        return None
+    figure, axis = plt.subplots(figsize=(8, 5))
+    for run in drawn:
+        seconds = elapsed_seconds(run.records)
+        points = [(seconds[step], bpb) for step, _, bpb in curve(run.records, "val_bpb") if step in seconds]
+        if points:
+            axis.plot(*zip(*points), "o-", markersize=3, label=run.name)
+    axis.set_xlabel("training wall time (s)")
+    axis.set_ylabel("validation bits per byte")
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7)
     return save(figure, folder, name)
@@ -157,3 +173,27 @@ def retrieval_probe(runs, folder, keys, scaling="none"):
         "loss on the second copy",
         x_base=2,
     )
+
+
+def retrieval_accuracy(groups, folder):
+    """One file per training length: the retrieval probe's accuracy against distance, a line per cell (its mean
+    over the seeds, ± its standard error). groups: {block_size: {cell name: {distance: (Estimate, length)}}}."""
+    names = []
+    for block_size, cells in groups.items():
+        figure, axis = plt.subplots(figsize=(8, 5))
+        for name, by_distance in cells.items():
+            distances = list(by_distance)
+            estimates = [by_distance[d][0] for d in distances]
+            errors = [e.se or 0.0 for e in estimates]
+            axis.errorbar(distances, [e.mean for e in estimates], yerr=errors, fmt="o-", markersize=3, capsize=2,
+                          label=name)  # fmt: skip
+        axis.axvline(block_size, color="black", linestyle=":", label=f"training length {block_size}")
+        axis.set_xscale("log", base=2)
+        axis.set_ylim(-0.05, 1.05)
+        axis.set_xlabel("distance from the value set to the value asked for (tokens)")
+        axis.set_ylabel("retrieval accuracy (greedy, rope_scaling none)")
+        axis.set_title(f"trained at {block_size} tokens")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=7)
+        names.append(save(figure, folder, f"retrieval_accuracy_{block_size}.png"))
+    return names

@@ -73,13 +73,19 @@ def curve(records, key):
     return [(r["step"], r.get("tokens"), r[key]) for r in records if key in r]
 
 
-def training_seconds(records):
-    """The wall time of the training steps: each logged step time times the steps since the previous log."""
-    seconds, previous = 0.0, 0
+def elapsed_seconds(records):
+    """{logged step: the wall time of the training steps up to it}: each logged step time times the steps since
+    the previous log."""
+    elapsed, seconds, previous = {}, 0.0, 0
     for step, _, step_ms in curve(records, "step_ms"):
         seconds += step_ms / 1000 * (step - previous)
-        previous = step
-    return seconds
+        elapsed[step], previous = seconds, step
+    return elapsed
+
+
+def training_seconds(records):
+    """The wall time of the training steps."""
+    return max(elapsed_seconds(records).values(), default=0.0)
 
 
 @dataclass
@@ -97,6 +103,8 @@ class RunFacts:
     evaluation: dict | None = None  # evaluate.py's JSON (schema 1)
     hub_url: str | None = None
     steps_to_reach: float | None = None  # of the study's reach target (gptkit/study/reach.py)
+    seed: int | None = None  # one of the study's seeds; None: the study gives none
+    cell: str = ""  # its cell of the grid (the runs that differ only in seed); "": its name
 
     @property
     def finished(self):
@@ -171,6 +179,8 @@ def read_run(run, flops_per_token=None):
         records=final_records(run.out_dir),
         flops_per_token=flops_per_token,
         hub_url=recorded_hub_url(run.out_dir),
+        seed=run.seed,
+        cell=run.cell,
     )
 
 

@@ -6,15 +6,19 @@ A study: a grid of training runs, written as a plain-Python file in configs/ and
     grid = {"block_size": [1024, 4096], "rope_theta": [1e4, 1e6]}   # every combination is a run
     derived = {"micro_batch_size": lambda block_size: 65536 // block_size}   # settings computed from grid values
     run_name = "ctx{block_size}_theta{rope_theta}"   # each run's folder under the study's out_dir
+    seeds = [1337, 1338]                      # each cell of the grid trained once per seed: run name + _seed1337
 
 `grid` may also be a list of such dicts (the runs of each, one after the other), with `run_name` a list of one
 template per part. Each run is a train.py run of its own out_dir with --init_from=auto: started again, it
-continues from its checkpoint. The file's other keys (StudyFile) say what the report evaluates and shows.
+continues from its checkpoint. The runs of one cell of the grid, one per seed, differ only in `seed` (the
+model's initialisation and the order of the training windows); the report gives their mean and spread. The
+file's other keys (StudyFile) say what the report evaluates and shows.
 
-The invariant the tests check: a study expands to the same runs, names and train.py arguments every time, each
-run's settings read back from those arguments equal the study's, and bad input (an unknown key, an empty grid, a
-value of the wrong type, a derived setting that takes no grid key, two runs in one folder, an error in the file)
-stops with one line before any run starts.
+The invariant the tests check: a study expands to the same runs, names and train.py arguments every time (N seeds:
+N runs per cell, each in its own folder), each run's settings read back from those arguments equal the study's,
+and bad input (an unknown key, an empty grid, a value of the wrong type, seeds that are not distinct ints, a
+derived setting that takes no grid key, two runs in one folder, an error in the file) stops with one line before
+any run starts.
 """
 
 import inspect
@@ -40,6 +44,7 @@ class StudyFile:
     grid: dict | list = field(default_factory=dict)  # {setting: [values]}, every combination a run; or a list
     derived: dict = field(default_factory=dict)  # {setting: function whose parameters are grid keys}
     run_name: str | list = ""  # "ctx{block_size}_theta{rope_theta}" (a list: one per grid part); "": key+value
+    seeds: list = field(default_factory=list)  # [1337, 1338]: every cell once per seed; []: the settings' seed
     out_dir: str = ""  # where the runs' folders and the report go; "": out/<the study file's name>
     title: str = ""  # the report's title; "": the study's name
     evaluation: dict = field(default_factory=dict)  # evaluate.py's settings for each finished run; {}: none
@@ -65,6 +70,13 @@ class StudyFile:
         for key, function in self.derived.items():
             if not callable(function):
                 problems.append(f"derived setting {key!r} must be a function of grid keys, got {function!r}")
+        seeds_are_ints = isinstance(self.seeds, list) and all(
+            isinstance(seed, int) and not isinstance(seed, bool) for seed in self.seeds
+        )
+        if not seeds_are_ints or len(set(self.seeds)) != len(self.seeds):
+            problems.append(f"seeds must be a list of distinct ints, got {self.seeds!r}")
+        if any("seed" in part for part in parts if isinstance(part, dict)):
+            problems.append("seed is not a grid key: give seeds = [...], whose runs the report aggregates")
         if self.table and (len(self.table) != 2 or not all(isinstance(key, str) for key in self.table)):
             problems.append(f"table must name two grid keys [rows, columns], got {self.table!r}")
         if problems:
@@ -88,6 +100,8 @@ class StudyRun:
     grid_values: dict
     settings: dict  # train settings on top of the config files: the study's, the grid's, derived, overrides
     configs: list  # the config files
+    seed: int | None = None  # one of the study's seeds; None: the study gives none
+    cell: str = ""  # the name of its cell of the grid: its name without the seed
     model_config: object = None  # GPTConfig and TrainConfig as train.py will build them
     train_config: object = None
 
@@ -140,9 +154,12 @@ def read_study(path, overrides, *config_classes):
     grid_keys = set().union(*grid_parts)
     check_derived(file.derived, grid_parts, field_types, origin)
     extra = checked_settings(dict(parse_flag(flag, field_types) for flag in overrides), field_types, "flags")
-    taken = sorted(set(extra) & (grid_keys | set(file.derived)))
+    seeded = {"seed"} if file.seeds else set()
+    taken = sorted(set(extra) & (grid_keys | set(file.derived) | seeded))
     if taken:
-        raise UserError(f"{', '.join(taken)}: set by the study's grid or derived settings, not a flag")
+        raise UserError(f"{', '.join(taken)}: set by the study's grid, derived settings or seeds, not a flag")
+    if seeded & (set(settings) | set(file.derived)):
+        raise UserError(f"{origin}: seed is set by seeds = {file.seeds!r}; leave it out of settings and derived")
     for key in file.table:
         if key not in grid_keys:
             raise UserError(f"{origin}: table key {key!r} is not a grid key ({', '.join(sorted(grid_keys))})")
@@ -152,9 +169,12 @@ def read_study(path, overrides, *config_classes):
         for values in itertools.product(*part.values()):
             grid_values = dict(zip(part, values))
             derived = derive(file.derived, grid_values, field_types, path)
-            name = run_name(template, grid_values, origin)
-            run_settings = {**settings, **grid_values, **derived, **extra}
-            runs.append(StudyRun(name, str(out_dir / name), grid_values, run_settings, list(file.configs)))
+            cell = run_name(template, grid_values, origin)
+            for seed in file.seeds or [None]:
+                name, seeded = (cell, {}) if seed is None else (f"{cell}_seed{seed}", {"seed": seed})
+                run_settings = {**settings, **grid_values, **derived, **seeded, **extra}
+                folder = str(out_dir / name)
+                runs.append(StudyRun(name, folder, grid_values, run_settings, list(file.configs), seed, cell))
     check_unique_folders(runs)
     for run in runs:
         resolve_configs(run, config_classes)

@@ -105,10 +105,13 @@ class TrainingReport:
         self.last_time, self.last_step = time.perf_counter(), step
 
     def evaluation(self, step, **figures):
-        """Evaluation figures (val_loss=..., hellaswag_acc_norm=...), printed and logged."""
+        """Evaluation figures (val_loss=... in nats per token, val_bpb=... in bits per byte, hellaswag_acc_norm=...),
+        printed and logged."""
         if self.log is None:
             return
-        print(f"step {step}: " + ", ".join(f"{name} {value:.4f}" for name, value in figures.items()))
+        print(
+            f"step {step}: " + ", ".join(f"{name} {value:.4f}" for name, value in figures.items() if value is not None)
+        )
         self.log.log(step, tokens=step * self.tokens_per_step, **figures)
 
     def rollback(self, step, back_to, message, **figures):

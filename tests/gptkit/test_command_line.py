@@ -14,6 +14,7 @@ COMMANDS = sorted(path.name for path in ROOT.glob("*.py") if 'if __name__ == "__
 # The commands with required arguments, and those arguments: given, an unknown flag is the one thing wrong.
 REQUIRED = {
     "consolidate.py": ["out"],
+    "core.py": ["--checkpoint", "ckpt.pt"],
     "evaluate.py": ["--checkpoint", "ckpt.pt", "--data_dir", "data"],
     "export_hf.py": ["ckpt.pt", "hf"],
     "hellaswag.py": ["--checkpoint", "ckpt.pt"],

@@ -59,6 +59,8 @@ def test_bad_settings_fail_with_one_line(flag, message):
         (dict(total_batch_tokens=0), "total_batch_tokens must be >= 1, got 0"),
         (dict(dtype="float8"), "dtype must be one of auto, float32, bfloat16, float16, got 'float8'"),
         (dict(log_interval=-5), "log_interval must be >= 0, got -5"),
+        (dict(core_interval=-1), "core_interval must be >= 0, got -1"),
+        (dict(core_max_per_task=-500), "core_max_per_task must be >= 0, got -500"),
         (dict(beta2=1.0), "beta1 and beta2 must be in [0, 1)"),
         (dict(warmup_iters=30, lr_decay_iters=20), "warmup_iters (30) exceeds lr_decay_iters (20)"),
         (dict(init_from="gtp2"), "init_from must be scratch, resume, auto, a GPT-2 name or a folder, got 'gtp2'"),

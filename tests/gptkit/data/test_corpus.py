@@ -1,11 +1,11 @@
 import pytest
 
-from conftest import make_documents
+from conftest import make_documents, tiny_bpe
 from gptkit.data import corpus
 from gptkit.data.corpus import embedded_documents, prepare_texts, write_token_shards
-from gptkit.errors import UserError
 from gptkit.data.shards import read_shard
-from gptkit.data.tokenizer import ByteTokenizer
+from gptkit.data.tokenizer import ByteTokenizer, encode_document
+from gptkit.errors import UserError
 
 
 def test_empty_input_is_an_error(tmp_path):
@@ -86,3 +86,13 @@ def test_parquet_without_the_text_column_names_its_columns(tmp_path):
     pq.write_table(pa.table({"body": ["one", "two"]}), tmp_path / "docs.parquet")
     with pytest.raises(UserError, match="no column 'text'; its columns: body"):
         list(corpus.stream_documents(tmp_path / "docs.parquet"))
+
+
+def test_worker_processes_tokenize_with_a_trained_tokenizer_as_this_process_does(tmp_path):
+    tokenizer = tiny_bpe()
+    documents = embedded_documents()[:30]
+    shards = write_token_shards(iter(documents), tmp_path, "x", tokenizer, 20_000, 5000, workers=2)
+    written = [t for path in shards for t in read_shard(path)[0].tolist()]
+    assert written == [t for document in documents for t in encode_document(tokenizer, document)]
+    assert {read_shard(path)[1] for path in shards} == {tokenizer.name}  # every header names it
+    assert (tmp_path / "tokenizer.json").read_text() == tokenizer.definition  # its definition beside them

@@ -1,6 +1,7 @@
 """gptkit/interop/gguf_export.py: a GGUF file, read by transformers' own GGUF loader (a reader nobody here wrote), is
 model.py's model: its logits to 1e-4 at f32, exactly llama.cpp's q8_0 rounding of our matrices at q8_0, and
-tiktoken's tokens; the settings llama.cpp reads are ours; what GGUF cannot hold is refused in one line before
+our tokenizer's tokens (GPT-2's, or a trained one's vocabulary and merges under llama.cpp's "llama-bpe"); the
+settings llama.cpp reads are ours; what GGUF cannot hold is refused in one line before
 any file is written.
 
 transformers' GGUF reader (5.24) has two gaps that these models step around, since it is only the reader here:
@@ -13,7 +14,8 @@ from dataclasses import asdict
 import pytest
 import torch
 
-from conftest import tiny_gpt
+from conftest import BPE_VOCAB, tiny_bpe, tiny_gpt
+from gptkit.data.tokenizer import get_tokenizer
 from gptkit.errors import UserError
 from gptkit.interop import gguf_export
 from gptkit.interop.gguf_export import check_gguf_export, write_gguf
@@ -33,13 +35,14 @@ TEXTS = [
 ]
 
 
-def random_model(block_size=1024, **toggles):
-    """A tiny model with GPT-2's padded vocabulary and every weight random, so that a wrong mapping shows."""
-    return tiny_gpt(noise=0.1, block_size=block_size, vocab_size=50304, **toggles)
+def random_model(block_size=1024, vocab_size=50304, **toggles):
+    """A tiny model (GPT-2's padded vocabulary unless told) with every weight random, so that a wrong mapping shows."""
+    return tiny_gpt(noise=0.1, block_size=block_size, vocab_size=vocab_size, **toggles)
 
 
-def write(model, path, gguf_type="f32", **rope_scaling):
-    write_gguf(path, {**asdict(model.config), **rope_scaling}, model.state_dict(), "gpt2", gguf_type)
+def write(model, path, gguf_type="f32", tokenizer=None, **rope_scaling):
+    tokenizer = tokenizer or get_tokenizer("gpt2")
+    write_gguf(path, {**asdict(model.config), **rope_scaling}, model.state_dict(), tokenizer, gguf_type)
     return path
 
 
@@ -57,23 +60,27 @@ MODELS = {
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    """{name: (model, GGUF path)}: each family at f32, and Starcoder2 at q8_0."""
-    root = tmp_path_factory.mktemp("gguf")
-    models = {family: random_model(**toggles) for family, toggles in MODELS.items()}
-    made = {family: (model, write(model, root / f"{family}.gguf")) for family, model in models.items()}
-    made["q8_0"] = (models["starcoder2"], write(models["starcoder2"], root / "q8_0.gguf", "q8_0"))
+    """{name: (model, GGUF path)}: each family at f32 and Starcoder2 at q8_0, in a tiny trained tokenizer's tokens
+    (transformers' model reader took ~25 s a file with GPT-2's 50,304 rows on 2 cores, ~2 s with these 384), and
+    one file of a model in GPT-2's tokens for the tokenizer's own test."""
+    root, tokenizer = tmp_path_factory.mktemp("gguf"), tiny_bpe()
+    models = {family: random_model(vocab_size=BPE_VOCAB, **toggles) for family, toggles in MODELS.items()}
+    made = {
+        family: (model, write(model, root / f"{family}.gguf", tokenizer=tokenizer)) for family, model in models.items()
+    }
+    made["q8_0"] = (models["starcoder2"], write(models["starcoder2"], root / "q8_0.gguf", "q8_0", tokenizer))
+    gpt2_model = random_model(block_size=64)
+    made["gpt2_tokens"] = (gpt2_model, write(gpt2_model, root / "gpt2_tokens.gguf"))
     return made
 
 
-# transformers' reader takes ~15 s a file on 2 cores, most of it parsing GPT-2's vocabulary: the integration tier
-@pytest.mark.integration
 @pytest.mark.parametrize("family", MODELS)
 def test_transformers_reads_the_f32_file_as_our_model(files, family):
     ours, path = files[family]
     theirs = load(path)
     assert type(theirs).__name__ == {"gpt2": "GPT2LMHeadModel", "starcoder2": "Starcoder2ForCausalLM"}[family]
     assert theirs.config.tie_word_embeddings == ours.config.tie_embeddings
-    idx = torch.randint(0, 50257, (2, 64))
+    idx = torch.randint(0, BPE_VOCAB, (2, 64))
     with torch.no_grad():
         assert (theirs(idx).logits - ours(idx)[0]).abs().max().item() <= 1e-4
     prompt = idx[:, :8]
@@ -81,7 +88,6 @@ def test_transformers_reads_the_f32_file_as_our_model(files, family):
     assert torch.equal(theirs.generate(prompt, **options), ours.generate(prompt, 16, temperature=0))
 
 
-@pytest.mark.integration
 @pytest.mark.parametrize(
     "toggles",
     [
@@ -95,12 +101,12 @@ def test_transformers_reads_the_rmsnorm_families_as_our_model(tmp_path, toggles)
     transformers' reader puts back; transformers' reader takes Qwen3's head size as 128 whatever the file says
     (llama.cpp reads it), so that model has heads of 128."""
     width = 48 if toggles["n_head"] == 6 else 128
-    shape = dict(block_size=1024, vocab_size=50304, n_layer=2, n_embd=width, pos_emb="rope", rope_theta=500.0)
+    shape = dict(block_size=1024, vocab_size=BPE_VOCAB, n_layer=2, n_embd=width, pos_emb="rope", rope_theta=500.0)
     ours = tiny_gpt(noise=0.1, **shape, bias=False, tie_embeddings=False, **toggles)
-    path = write(ours, tmp_path / "model.gguf")
+    path = write(ours, tmp_path / "model.gguf", tokenizer=tiny_bpe())
     theirs = load(path)
     assert type(theirs).__name__ == ("Qwen3ForCausalLM" if ours.config.qk_norm else "LlamaForCausalLM")
-    idx = torch.randint(0, 50257, (2, 48))
+    idx = torch.randint(0, BPE_VOCAB, (2, 48))
     with torch.no_grad():
         assert (theirs(idx).logits - ours(idx)[0]).abs().max().item() <= 1e-4
     assert theirs.config.rms_norm_eps == pytest.approx(1e-6) and theirs.config.rope_parameters["rope_theta"] == 500
@@ -117,7 +123,6 @@ def q8_0(weight):
     return (steps * step.half().float()).reshape(weight.shape)
 
 
-@pytest.mark.integration
 def test_q8_0_file_is_our_model_with_its_matrices_rounded_to_8_bits(files):
     """Vectors (norms, biases) stay f32; every matrix is rounded as q8_0 rounds it and nothing else changes,
     so the file's logits are those of our model with q8_0 matrices, to 1e-4: that is the exact check. How far
@@ -125,13 +130,13 @@ def test_q8_0_file_is_our_model_with_its_matrices_rounded_to_8_bits(files):
     its block's largest): this one's move by up to 0.05, where their standard deviation is 0.58; the bound is
     twice that, and a file that ignored the rounding (1e-3 or less) would fail it too."""
     ours, path = files["q8_0"]
-    rounded = random_model(**MODELS["starcoder2"])
+    rounded = random_model(vocab_size=BPE_VOCAB, **MODELS["starcoder2"])
     with torch.no_grad():
         for p in rounded.parameters():
             if p.dim() == 2:
                 p.copy_(q8_0(p))
     theirs = load(path)
-    idx = torch.randint(0, 50257, (2, 64))
+    idx = torch.randint(0, BPE_VOCAB, (2, 64))
     with torch.no_grad():
         their_logits, rounded_logits, our_logits = theirs(idx).logits, rounded(idx)[0], ours(idx)[0]
     assert (their_logits - rounded_logits).abs().max().item() <= 1e-4
@@ -141,7 +146,7 @@ def test_q8_0_file_is_our_model_with_its_matrices_rounded_to_8_bits(files):
 def test_tokenizer_from_the_file_encodes_as_tiktoken(files):
     import tiktoken
 
-    _, path = files["gpt2"]
+    _, path = files["gpt2_tokens"]
     tokenizer = transformers.PreTrainedTokenizerFast.from_pretrained(path.parent, gguf_file=path.name)
     encoding = tiktoken.get_encoding("gpt2")
     for text in TEXTS:
@@ -150,6 +155,31 @@ def test_tokenizer_from_the_file_encodes_as_tiktoken(files):
         assert tokenizer.decode(ids) == text
     assert tokenizer.bos_token == tokenizer.eos_token == "<|endoftext|>"
     assert tokenizer.convert_tokens_to_ids("<|endoftext|>") == 50256 and len(tokenizer) == 50304
+
+
+def test_a_trained_tokenizer_goes_in_with_its_vocabulary_merges_and_llama_cpps_name_for_its_pattern(tmp_path):
+    import json
+
+    from tokenizers import Tokenizer
+
+    ours = tiny_bpe()
+    model = tiny_gpt(block_size=64, vocab_size=512, n_layer=1, n_head=2, n_embd=16, pos_emb="rope")
+    path = tmp_path / "model.gguf"
+    write_gguf(path, asdict(model.config), model.state_dict(), ours, "f32")
+    fields = gguf.GGUFReader(path).fields
+    vocabulary = sorted(Tokenizer.from_str(ours.definition).get_vocab().items(), key=lambda item: item[1])
+    padding = [f"[PAD{i}]" for i in range(ours.n_vocab, 512)]  # the model's padded rows
+    assert fields["tokenizer.ggml.tokens"].contents() == [token for token, _ in vocabulary] + padding
+    merges = [" ".join(pair) for pair in json.loads(ours.definition)["model"]["merges"]]
+    assert fields["tokenizer.ggml.merges"].contents() == merges and len(merges) >= ours.n_vocab - 257
+    assert fields["tokenizer.ggml.pre"].contents() == "llama-bpe"
+    assert fields["tokenizer.ggml.eos_token_id"].contents() == ours.eot_token
+    # transformers' GGUF reader applies llama-bpe's split pattern: it tokenizes as we do
+    theirs = transformers.PreTrainedTokenizerFast.from_pretrained(tmp_path, gguf_file=path.name)
+    for text in TEXTS:
+        documents = text.split("<|endoftext|>")
+        joined = [t for i, d in enumerate(documents) for t in ([ours.eot_token] if i else []) + ours.encode(d)]
+        assert theirs(text)["input_ids"] == joined, text
 
 
 def read_metadata(path):
@@ -227,9 +257,9 @@ def test_rope_scaling_goes_to_llama_cpp_keys(tmp_path, scaling, expected):
     assert {key.removeprefix(prefix): value for key, value in metadata.items() if key.startswith(prefix)} == expected
 
 
-def refusal(model_config, tokenizer_name="gpt2", gguf_type="f16", path="model.gguf"):
+def refusal(model_config, tokenizer="gpt2", gguf_type="f16", path="model.gguf"):
     with pytest.raises(UserError) as error:
-        check_gguf_export(model_config, tokenizer_name, gguf_type, path)
+        check_gguf_export(model_config, get_tokenizer(tokenizer), gguf_type, path)
     assert "\n" not in str(error.value)
     return str(error.value)
 
@@ -245,7 +275,7 @@ def test_what_gguf_cannot_hold_is_refused_saying_why_and_what_works(tmp_path):
     rms_swiglu = {**rope, "n_embd": 48, "norm": "rmsnorm", "mlp_activation": "swiglu"}
     assert "llama and qwen3 without biases only" in refusal(rms_swiglu)
     assert "no architecture for this block" in refusal({**rms_swiglu, "bias": False, "logit_softcap": 15.0})
-    assert "refuses byte-level tokenizers" in refusal(rope, tokenizer_name="bytes")
+    assert "refuses byte-level tokenizers" in refusal(rope, tokenizer="bytes")
     message = refusal({**rope, "rope_scaling": "dynamic", "rope_scaling_factor": 2.0})
     assert "no GGUF for dynamic RoPE scaling" in message and "past 1024 tokens" in message
     assert refusal(rope, gguf_type="q4_0") == "--gguf_type must be one of f32, f16, bf16, q8_0, got 'q4_0'"

@@ -9,7 +9,7 @@ from dataclasses import asdict
 import pytest
 import torch
 
-from conftest import tiny_gpt
+from conftest import EVERY_TOGGLE, tiny_gpt
 from gptkit.errors import UserError
 from gptkit.interop import hf_format
 from gptkit.interop.hf_format import ARCHITECTURES, family_of, from_transformers, write_folder
@@ -185,18 +185,6 @@ def test_foreign_settings_model_py_cannot_compute_are_named(tmp_path):
 # The block toggles (issue 28): each combination to the architecture that computes it, or to the custom code
 
 RMS_SWIGLU = dict(norm="rmsnorm", mlp_activation="swiglu", bias=False)
-EVERY_TOGGLE = dict(
-    norm="rmsnorm",
-    norm_weights=False,
-    qk_norm=True,
-    mlp_activation="relu2",
-    logit_softcap=15.0,
-    embedding_norm=True,
-    residual_scalars=True,
-    value_embeddings=True,
-    tie_embeddings=False,
-    bias=False,
-)
 BLOCK_CASES = [  # (toggles, family)
     (dict(mlp_activation="relu2"), "starcoder2"),
     (dict(pos_emb="learned", n_kv_head=6, mlp_activation="relu2", norm_weights=False), "gpt2"),

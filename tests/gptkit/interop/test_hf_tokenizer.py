@@ -2,7 +2,8 @@
 
 import pytest
 
-from gptkit.data.tokenizer import get_tokenizer
+from conftest import tiny_bpe
+from gptkit.data.tokenizer import get_tokenizer, load_tokenizer_file
 from gptkit.interop.hf_tokenizer import write_tokenizer
 
 transformers = pytest.importorskip("transformers")
@@ -20,12 +21,19 @@ TEXTS = [
 
 
 @pytest.fixture(scope="module")
-def loaded(tmp_path_factory):
-    """Each tokenizer written to a folder and loaded back with AutoTokenizer."""
+def folders(tmp_path_factory):
+    """{kind: folder} of each tokenizer's files: GPT-2's, the bytes', a trained BPE's."""
     root = tmp_path_factory.mktemp("tokenizers")
-    for name in ("gpt2", "bytes"):
-        write_tokenizer(root / name, name, model_max_length=1024)
-    return {name: transformers.AutoTokenizer.from_pretrained(root / name) for name in ("gpt2", "bytes")}
+    tokenizers = {"gpt2": get_tokenizer("gpt2"), "bytes": get_tokenizer("bytes"), "trained": tiny_bpe()}
+    for kind, tokenizer in tokenizers.items():
+        write_tokenizer(root / kind, tokenizer, model_max_length=1024)
+    return {kind: root / kind for kind in tokenizers}
+
+
+@pytest.fixture(scope="module")
+def loaded(folders):
+    """Each tokenizer's folder loaded back with AutoTokenizer."""
+    return {kind: transformers.AutoTokenizer.from_pretrained(folder) for kind, folder in folders.items()}
 
 
 @pytest.mark.parametrize("text", TEXTS)
@@ -50,3 +58,17 @@ def test_byte_tokenizer_from_the_folder_encodes_utf8_bytes(loaded, text):
     assert theirs(text)["input_ids"] == joined
     assert theirs.decode(theirs(text)["input_ids"]) == text
     assert theirs.eos_token_id == ours.eot_token == 256
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_trained_tokenizer_from_the_folder_encodes_as_ours(loaded, text):
+    theirs, ours = loaded["trained"], tiny_bpe()
+    documents = text.split("<|endoftext|>")  # ours joins documents with the token; theirs parses the marker
+    joined = [t for i, d in enumerate(documents) for t in ([ours.eot_token] if i else []) + ours.encode(d)]
+    assert theirs(text)["input_ids"] == joined
+    assert theirs.decode(theirs(text)["input_ids"]) == text
+    assert theirs.eos_token_id == ours.eot_token == ours.n_vocab - 1
+
+
+def test_the_folders_tokenizer_json_is_the_trained_tokenizer_itself(folders):
+    assert load_tokenizer_file(folders["trained"] / "tokenizer.json").name == tiny_bpe().name

@@ -18,7 +18,7 @@ TRAIN = asdict(TrainConfig(max_iters=30, total_batch_tokens=4096, learning_rate=
 def write_run(run_dir):
     records = [
         {"step": 10, "loss": 3.0, "tokens": 40960},
-        {"step": 20, "val_loss": 2.71828, "tokens": 81920},
+        {"step": 20, "val_loss": 2.71828, "val_bpb": 1.23456, "tokens": 81920},
         {"step": 20, "hellaswag_acc": 0.26, "hellaswag_acc_norm": 0.2712},
         {"step": 30, "val_loss": 2.5, "hellaswag_acc_norm": 0.3},  # after the checkpoint: not its figures
     ]
@@ -34,6 +34,7 @@ def test_summary_takes_the_last_figures_up_to_the_checkpoint(tmp_path):
         "step": 20,
         "tokens": 20 * 4096,
         "val_loss": 2.71828,
+        "val_bpb": 1.23456,
         "hellaswag_acc_norm": 0.2712,
         "device": "8 x NVIDIA H100 80GB HBM3 (bfloat16)",
     }
@@ -57,7 +58,8 @@ def test_card_carries_metadata_figures_and_how_to_load(tmp_path):
     header = card.split("---")[1]
     assert "library_name: transformers" in header and "- mixture-of-experts" in header
     assert header.count("- gptkit") == 1
-    for expected in ("1,234,567 total, 654,321 active", "tokens: 81,920", "validation loss: 2.7183", "0.2712"):
+    figures = ("1,234,567 total, 654,321 active", "tokens: 81,920", "validation loss: 2.7183", "1.2346 bits per byte")
+    for expected in (*figures, "0.2712"):
         assert expected in card
     assert "python train.py --n_layer=2" in card
     assert 'from_pretrained("moe-hf", trust_remote_code=True)' in card

@@ -77,6 +77,24 @@ def test_without_a_template_the_name_is_keys_and_values(tmp_path):
     assert [run.name for run in study.runs] == ["n_layer1_lr_schedulewsd", "n_layer2_lr_schedulewsd"]
 
 
+def test_n_seeds_are_n_runs_per_cell_each_in_its_own_folder(tmp_path):
+    study = read(study_file(tmp_path, THETA_STUDY + "seeds = [1337, 7]\n"))
+    cells = ["ctx64_theta1e4", "ctx64_theta5e5", "ctx64_theta2e6", "ctx256_theta1e4", "ctx256_theta5e5"]
+    cells.append("ctx256_theta2e6")
+    assert [run.name for run in study.runs] == [f"{cell}_seed{seed}" for cell in cells for seed in (1337, 7)]
+    assert [run.cell for run in study.runs] == [cell for cell in cells for _ in (1337, 7)]
+    assert len({run.out_dir for run in study.runs}) == 12
+    for run in study.runs:
+        assert run.out_dir == f"out/a_study/{run.name}" and run.train_config.seed == run.seed
+        assert f"--seed={run.seed}" in run.train_arguments()
+    first, second = study.runs[:2]
+    assert {k: v for k, v in first.settings.items() if k != "seed"} == {
+        k: v for k, v in second.settings.items() if k != "seed"
+    }  # a cell's runs differ in their seed alone
+    without = read(study_file(tmp_path, THETA_STUDY))
+    assert [run.seed for run in without.runs] == [None] * 6 and without.runs[0].cell == "ctx64_theta1e4"
+
+
 @pytest.mark.parametrize(
     "value, text", [(1e4, "1e4"), (5e5, "5e5"), (2e6, "2e6"), (0.002, "0.002"), (1e-5, "1e-5"), (1024, "1024")]
 )
@@ -97,6 +115,13 @@ BAD_STUDIES = [
     ('grid = {"block_size": [64]}\ngird = 1', "unknown config key 'gird'"),
     ('grid = {"block_size": [64]}\nsettings = {"learning_rate": -1.0}', "run block_size64: bad training settings"),
     ('grid = {"block_size": [64]}\ntable = ["block_size", "n_layer"]', "table key 'n_layer' is not a grid key"),
+    ('grid = {"block_size": [64]}\nseeds = 1337', "config key 'seeds' must be list, got 1337"),
+    ('grid = {"block_size": [64]}\nseeds = [1337, "1338"]', "seeds must be a list of distinct ints"),
+    ('grid = {"block_size": [64]}\nseeds = [1.0, 2.0]', "seeds must be a list of distinct ints"),
+    ('grid = {"block_size": [64]}\nseeds = [True]', "seeds must be a list of distinct ints"),
+    ('grid = {"block_size": [64]}\nseeds = [3, 3]', "seeds must be a list of distinct ints"),
+    ('grid = {"block_size": [64], "seed": [1, 2]}', "seed is not a grid key: give seeds = [...]"),
+    ('grid = {"block_size": [64]}\nseeds = [1, 2]\nsettings = {"seed": 3}', "seed is set by seeds = [1, 2]"),
 ]
 
 
@@ -123,3 +148,5 @@ def test_a_flag_may_not_override_the_grid(tmp_path):
         read(study_file(tmp_path, THETA_STUDY), "--block_size=128")
     with pytest.raises(UserError, match="unknown setting 'max_iter'"):
         read(study_file(tmp_path, THETA_STUDY), "--max_iter=3")
+    with pytest.raises(UserError, match="seed: set by the study's grid, derived settings or seeds"):
+        read(study_file(tmp_path, THETA_STUDY + "seeds = [1, 2]\n"), "--seed=3")
