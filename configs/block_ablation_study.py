@@ -10,7 +10,7 @@
 # Add seeds (`"seed": [1337, 1338, 1339]` in a part) where two runs end close.
 # Sized for: 2 CPU cores, ~3 minutes a run at 64 wide, ~15 at 128 wide (13 runs of 200 steps at each size)
 # Command: python study.py run configs/block_ablation_study.py
-# Parameters: 3.42M to 26.58M (value embeddings and an untied head add lookups and a matrix of the vocabulary's size)
+# Parameters: 0.73M to 5.02M (value embeddings and an untied head add lookups and a matrix of the vocabulary's size)
 # Logbook result: not run yet (issue 28, item 4: after the tokenizer issue, in bits per byte)
 configs = ["configs/demo.py", "configs/python_stdlib.py"]
 settings = dict(

@@ -5,6 +5,7 @@
 # Parameters: 3.42M
 # Logbook result: LOGBOOK.md 2026-11-28 (Muon + warmup-stable-decay): Muon reaches AdamW's 4.864 in 0.47x the steps
 configs = ["configs/demo.py", "configs/python_stdlib.py"]
+settings = dict(data_dir="data/python_stdlib", vocab_size=50304)  # GPT-2's tokens, as the logbook's runs read
 grid = [
     {"optimizer": ["adamw"], "lr_schedule": ["cosine"], "learning_rate": [1e-3, 2e-3, 4e-3]},
     {"optimizer": ["adamw"], "lr_schedule": ["wsd"], "learning_rate": [2e-3]},  # the schedule alone

@@ -11,6 +11,8 @@
 # Parameters: 3.42M (3.22M of them the tied 50304 x 64 embedding)
 # Logbook result: LOGBOOK.md 2026-12-01 (RoPE past block_size, RoPE scaling, evaluate.py)
 out_dir = "out/longctx/rope128"
+data_dir = "data/python_stdlib"  # GPT-2's tokens, as the logbook's runs read (python_stdlib.py moved to a BPE)
+vocab_size = 50304
 pos_emb = "rope"
 block_size = 128
 micro_batch_size = 4

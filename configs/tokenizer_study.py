@@ -14,7 +14,7 @@
 # Sized for: one CPU core, ~2 minutes of training per run (4 runs), 10 evaluations of 40 batches each
 # Command: python study.py run configs/tokenizer_study.py && python study.py report configs/tokenizer_study.py
 # Parameters: 0.47M to 3.42M (GPT-2: 3.42M; BPE 4096, 8192, 16384: 0.47M, 0.73M, 1.25M: embedding vocab_size x 64)
-# Logbook result: not run yet (the commands above, on an idle machine)
+# Logbook result: LOGBOOK.md 2026-12-07: val bpb 2.75 (GPT-2) against 2.05, 2.09, 2.12 (docs/tokenizer_study/)
 configs = ["configs/demo.py", "configs/python_stdlib.py"]
 settings = dict(eval_iters=40)  # 20k tokens per evaluation: 46 KB of text in GPT-2 tokens, ~80 KB in BPE 8192's
 grid = [

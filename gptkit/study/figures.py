@@ -14,7 +14,7 @@ matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 
 from gptkit.evaluation.long_context_report import methods_with, position_bins  # noqa: E402
-from gptkit.study.runs import curve, elapsed_seconds  # noqa: E402
+from gptkit.study.runs import curve, elapsed_seconds, seconds_at  # noqa: E402
 
 
 def grid_text(value):
@@ -65,7 +65,8 @@ def bits_per_byte_curves(runs, folder, name="bpb_vs_time.png"):
     figure, axis = plt.subplots(figsize=(8, 5))
     for run in drawn:
         seconds = elapsed_seconds(run.records)
-        points = [(seconds[step], bpb) for step, _, bpb in curve(run.records, "val_bpb") if step in seconds]
+        timed = [(seconds_at(seconds, step), bpb) for step, _, bpb in curve(run.records, "val_bpb")]
+        points = [(at, bpb) for at, bpb in timed if at is not None]
         if points:
             axis.plot(*zip(*points), "o-", markersize=3, label=run.name)
     axis.set_xlabel("training wall time (s)")

@@ -83,6 +83,17 @@ def elapsed_seconds(records):
     return elapsed
 
 
+def seconds_at(elapsed, step):
+    """The training wall time at step, read between the logged steps around it (an evaluation's step need not be
+    a logged one); None past the last logged step."""
+    after = min((logged for logged in elapsed if logged >= step), default=None)
+    if after is None:
+        return None
+    before = max((logged for logged in elapsed if logged < step), default=0)
+    start = elapsed.get(before, 0.0)
+    return start + (elapsed[after] - start) * (step - before) / (after - before)
+
+
 def training_seconds(records):
     """The wall time of the training steps."""
     return max(elapsed_seconds(records).values(), default=0.0)

@@ -6,7 +6,15 @@ import json
 import torch
 
 from gptkit.checkpointing.checkpoint import save_checkpoint
-from gptkit.study.runs import cache_evaluation, cached_evaluation, checkpoint_step, final_records, training_seconds
+from gptkit.study.runs import (
+    cache_evaluation,
+    cached_evaluation,
+    checkpoint_step,
+    elapsed_seconds,
+    final_records,
+    seconds_at,
+    training_seconds,
+)
 
 
 def write_metrics(folder, records):
@@ -78,3 +86,13 @@ def test_a_cache_in_the_studys_old_layout_is_a_miss(tmp_path):
     assert cached_evaluation(tmp_path, "evaluation", 10, settings) is None
     cache_evaluation(tmp_path, "evaluation", 10, settings, {**old, "schema": 2})  # a layout this study cannot read
     assert cached_evaluation(tmp_path, "evaluation", 10, settings) is None
+
+
+def test_an_evaluation_between_logged_steps_is_timed_between_them():
+    """Steps logged every 5 at 100 ms then 300 ms a step; an evaluation at step 7 falls two steps into the second
+    stretch: 0.5 s + 2 x 0.3 s."""
+    records = [{"step": 5, "step_ms": 100.0}, {"step": 10, "step_ms": 300.0}]
+    elapsed = elapsed_seconds(records)
+    assert elapsed == {5: 0.5, 10: 2.0}
+    assert seconds_at(elapsed, 7) == 0.5 + 2 * 0.3 and seconds_at(elapsed, 10) == 2.0
+    assert seconds_at(elapsed, 2) == 0.5 * 2 / 5 and seconds_at(elapsed, 11) is None
