@@ -46,11 +46,11 @@ UTF-8 bytes of the scored tokens, end-of-text in neither: comparable across toke
 
 import sys
 
-from gptkit.command_line import OneLineParser, add_model_source
 from gptkit.data.tokenizer import check_same_tokenizer
 from gptkit.distributed import setup_run, shutdown
 from gptkit.errors import UserError, run_main
 from gptkit.evaluation.bits_per_byte import token_byte_counts
+from gptkit.evaluation.evaluate_flags import PARTS, parse_arguments
 from gptkit.evaluation.long_context import (
     WINDOW_SOURCES,
     copy_probe,
@@ -63,32 +63,6 @@ from gptkit.evaluation.long_context import (
 from gptkit.evaluation.long_context_report import SCHEMA, console_table, write_json, write_plots
 from gptkit.model_parts.rope import SCALINGS, original_length, scaling_settings
 from model import load_model
-
-PARTS = ("positions", "perplexity", "probe", "retrieval", "passkey")
-
-
-def parse_arguments(argv):
-    parser = OneLineParser("evaluate.py", __doc__)
-    add_model_source(parser)
-    parser.add_argument("--data_dir", required=True, help="a data folder; its validation shards are read")
-    parser.add_argument("--lengths", help="evaluation lengths: tokens or multiples of block_size (default 1x,2x,4x)")
-    parser.add_argument("--windows", type=int, default=64, help="windows per length (default 64)")
-    parser.add_argument("--windows_from", default="stream", help="stream (default) or docs")
-    parser.add_argument("--stride", type=int, help="the sliding window's step (default: half of each length)")
-    parser.add_argument("--rope_scaling", help=f"methods to compare: {','.join(SCALINGS)}")
-    parser.add_argument("--rope_scaling_factor", type=float, help="their factor")
-    parser.add_argument("--parts", default=",".join(PARTS), help=f"what to measure (default {','.join(PARTS)})")
-    parser.add_argument("--probe_span", type=int, default=16, help="random tokens copied (16)")
-    parser.add_argument("--probe_trials", type=int, default=16, help="rows per distance (16)")
-    parser.add_argument("--retrieval_trials", type=int, default=32, help="keys per distance (32)")
-    parser.add_argument("--passkey_trials", type=int, default=8, help="keys per length, depth")
-    parser.add_argument("--batch_size", type=int, default=8, help="rows per forward pass")
-    parser.add_argument("--seed", type=int, default=0, help="of the probes' random tokens and keys")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--dtype", default="auto", help="auto: bfloat16 on GPUs that have it, float32 on CPUs")
-    parser.add_argument("--json", help="write the result to this file")
-    parser.add_argument("--plots", help="write positions.png, perplexity.png and probe.png into this folder")
-    return parser.parse_args(argv)
 
 
 def listed(text, valid, flag):
@@ -166,7 +140,7 @@ def evaluate_method(model, tokens, tokenizer, run, args, lengths, parts):
 
 
 def main(argv):
-    args = parse_arguments(argv)
+    args = parse_arguments(argv, __doc__)
     parts = listed(args.parts, PARTS, "--parts")
     model, tokenizer = load_model(args.checkpoint, args.hf)
     lengths = evaluation_lengths(args.lengths, model.config)

@@ -30,10 +30,10 @@ import sys
 
 import torch
 
-from evaluate import parse_arguments as evaluate_arguments
 from gptkit.command_line import OneLineParser
 from gptkit.config import TrainConfig
 from gptkit.errors import UserError, run_main
+from gptkit.evaluation.evaluate_flags import parse_arguments as evaluate_arguments
 from gptkit.interop.hf_hub import check_repo_id
 from gptkit.study import report
 from gptkit.study.evaluations import check_evaluation, evaluate_finished
