@@ -35,9 +35,10 @@ _SPEEDRUN_BLOCK = {  # configs/speedrun.py's block, each value as a one-value gr
 
 
 def _ablation(size):
-    """(name, grid part) of every run at one width: the GPT-2 block, each toggle alone, all of them."""
+    """(name, grid part) of every run at one width: the GPT-2 block, all the toggles, each toggle alone."""
     return [
         ("gpt2", {}),
+        ("all", _SPEEDRUN_BLOCK),
         ("rmsnorm", {"norm": ["rmsnorm"]}),
         ("rmsnorm_nogain", {"norm": ["rmsnorm"], "norm_weights": [False]}),
         ("qknorm", {"qk_norm": [True]}),
@@ -49,7 +50,6 @@ def _ablation(size):
         ("resid", {"residual_scalars": [True]}),
         ("ve", {"value_embeddings": [True]}),
         ("untied", {"tie_embeddings": [False]}),
-        ("all", _SPEEDRUN_BLOCK),
     ]
 
 
