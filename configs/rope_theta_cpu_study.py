@@ -10,10 +10,11 @@
 #       -name "*.py" -not -path "*/site-packages/*" -not -path "*/test/*" -not -path "*/tests/*" \
 #       -not -path "*/idlelib/*" | sort) --tokenizer bytes --retrieval_share 0.5 --retrieval_max_distance 256 \
 #       --out data/python_stdlib_retrieval
-# Sized for: 2 CPU cores, ~60 minutes in all on a quiet machine (6 runs of 4000 steps of 2048 tokens, evaluations)
+# Sized for: 2 CPU cores, 6 runs of 4000 steps of 2048 tokens: 20-34 min a run on one thread of an AVX2-only CPU
+# beside other work (2.5 h of training, two runs at a time: 2026-12-07), then ~2 min of evaluation a run
 # Command: python study.py run configs/rope_theta_cpu_study.py && python study.py report configs/rope_theta_cpu_study.py
 # Parameters: 0.217M
-# Logbook result: not run yet at this size (issue 29); the pilots are in the branch's report
+# Logbook result: LOGBOOK.md 2026-12-07: bases tie inside L, loss past L grows with the base, no retrieval learned
 configs = ["configs/demo.py"]
 settings = dict(
     data_dir="data/python_stdlib_retrieval", pos_emb="rope", n_layer=4, n_head=2, n_embd=64,
