@@ -239,7 +239,10 @@ def write_token_shards(
     document_index = progress["next_document"]
     workers = workers or os.cpu_count()
     bar = tqdm(unit="tok", unit_scale=True, desc=f"{prefix} shard {writer.shard_index}")
-    with mp.Pool(workers, initializer=_start_worker, initargs=(tokenizer.name, tokenizer.definition)) as pool:
+    # forkserver, not fork: a process that has started threads (torch's, a test runner's) can hang a forked child
+    # on a lock some thread held at the fork; the server forks its workers from a clean process
+    pool = mp.get_context("forkserver").Pool(workers, _start_worker, (tokenizer.name, tokenizer.definition))
+    with pool:
         for chunk in _chunks(documents, DOCUMENTS_PER_CHUNK):
             for tokens in pool.imap(_tokenize, chunk, chunksize=16):
                 bar.update(writer.add(tokens, document_index, start=skip_tokens))
