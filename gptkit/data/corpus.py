@@ -240,8 +240,10 @@ def write_token_shards(
     workers = workers or os.cpu_count()
     bar = tqdm(unit="tok", unit_scale=True, desc=f"{prefix} shard {writer.shard_index}")
     # forkserver, not fork: a process that has started threads (torch's, a test runner's) can hang a forked child
-    # on a lock some thread held at the fork; the server forks its workers from a clean process
-    pool = mp.get_context("forkserver").Pool(workers, _start_worker, (tokenizer.name, tokenizer.definition))
+    # on a lock some thread held at the fork; the server forks its workers from a clean process. Windows has no
+    # forkserver, and spawns (its default) instead.
+    start_method = "forkserver" if "forkserver" in mp.get_all_start_methods() else None
+    pool = mp.get_context(start_method).Pool(workers, _start_worker, (tokenizer.name, tokenizer.definition))
     with pool:
         for chunk in _chunks(documents, DOCUMENTS_PER_CHUNK):
             for tokens in pool.imap(_tokenize, chunk, chunksize=16):
