@@ -101,7 +101,9 @@ def test_python_stdlib_pins_the_recipes_it_compares_whatever_demo_trains_with(tm
 
 def test_block_ablation_runs_the_gpt2_block_each_toggle_alone_and_all_at_two_sizes():
     """configs/block_ablation_study.py: per size, one run of the GPT-2 block, one per toggle of configs/speedrun.py's
-    block on its own (SwiGLU beside ReLU², gains off as a second RMSNorm run), and one with the whole block."""
+    block on its own (SwiGLU beside ReLU², gains off as a second RMSNorm run), and one with the whole block; at the
+    larger size also the whole block without each toggle in turn (without RMSNorm: LayerNorm with its gains), and the
+    toggles it needs together."""
     from dataclasses import asdict
 
     from gptkit.study.spec import read_study
@@ -120,6 +122,9 @@ def test_block_ablation_runs_the_gpt2_block_each_toggle_alone_and_all_at_two_siz
         changed.setdefault(config.n_embd, []).append(toggles)
     alone = [(key,) for key in block if key != "norm_weights"] + [("norm", "norm_weights"), ("mlp_activation",)]
     expected = sorted([(), tuple(sorted(whole))] + alone)
-    assert sorted(changed) == [64, 128] and all(sorted(runs_of) == expected for runs_of in changed.values())
+    without = [tuple(sorted(set(whole) - {key, "norm_weights" if key == "norm" else key})) for key, in alone[:-2]]
+    paying = ("embedding_norm", "mlp_activation", "qk_norm", "tie_embeddings")  # what the full block needs
+    assert sorted(changed) == [64, 128] and sorted(changed[64]) == sorted(expected + [paying])
+    assert sorted(changed[128]) == sorted(expected + without + [paying])
     every_toggle = next(run for run in runs if len(run.grid_values) > 5).model_config
     assert {key: getattr(every_toggle, key) for key in block} == whole

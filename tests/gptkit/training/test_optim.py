@@ -77,6 +77,35 @@ def test_each_expert_gets_the_update_of_muon_on_its_own_matrix():
     assert torch.equal(ours.state[square]["momentum_buffer"], reference.state[alone]["momentum_buffer"])
 
 
+@pytest.mark.parametrize("adjust_lr_fn", ["original", "match_rms_adamw"])
+def test_newton_schulz_in_fp32_is_torchs_muon_to_bf16_precision(adjust_lr_fn):
+    torch.manual_seed(0)
+    tall, wide, stack = torch.randn(48, 16), torch.randn(16, 40), torch.randn(2, 16, 24)  # both orientations
+    ours_params = [torch.nn.Parameter(t.clone()) for t in (tall, wide, stack)]
+    torch_params = [torch.nn.Parameter(t.clone()) for t in (tall, wide, stack)]
+    settings = dict(lr=0.02, weight_decay=0.1, momentum=0.95, adjust_lr_fn=adjust_lr_fn)
+    ours = MatrixMuon(ours_params, **settings, newton_schulz_in_fp32=True)
+    reference = MatrixMuon(torch_params, **settings)  # torch's own step, in bf16
+    for _ in range(3):
+        for a, b in zip(ours_params, torch_params):
+            a.grad = torch.randn_like(a)
+            b.grad = a.grad.clone()
+        ours.step()
+        reference.step()
+    for a, b, start in zip(ours_params, torch_params, (tall, wide, stack)):
+        torch.testing.assert_close(ours.state[a]["momentum_buffer"], reference.state[b]["momentum_buffer"])
+        ours_change, torch_change = a.detach() - start, b.detach() - start
+        # bf16 keeps ~3 significant digits; a transposed, unscaled or undecayed update misses by far more
+        assert (ours_change - torch_change).norm() < 0.02 * torch_change.norm()
+
+
+def test_muon_orthogonalises_in_fp32_on_cpu_only():
+    model = tiny_gpt(**TINY)
+    cfg = TrainConfig(optimizer="muon")
+    assert build_optimizer(model.named_parameters(), cfg, "cpu").muon.newton_schulz_in_fp32
+    assert not build_optimizer(model.named_parameters(), cfg, "cuda").muon.newton_schulz_in_fp32
+
+
 def one_step(optimizer, model, scaler=None, poison=False):
     torch.manual_seed(1)
     x = torch.randint(0, TINY["vocab_size"], (2, 8))

@@ -1,0 +1,13 @@
+# The two ends of configs/block_ablation_study.py at 4 x 128 (the GPT-2 block and the speedruns' block), with two
+# more seeds (the ablation's own runs are seed 1337): how far apart seeds of one block end, against the 0.03 bits per
+# byte between the blocks. The same settings as the ablation's, from its file.
+# Sized for: 2 CPU cores, ~5 minutes a run (4 runs)
+# Command: python study.py run configs/block_seeds_study.py
+# Parameters: 1.87M (GPT-2 block), 5.02M (the speedruns' block)
+# Logbook result: not run yet (issue 28)
+from configs.block_ablation_study import _SPEEDRUN_BLOCK, configs, derived, settings  # noqa: F401 (keys of this study)
+
+settings = {key: value for key, value in settings.items() if key != "seed"}
+seeds = [1338, 1339]
+grid = [{"n_embd": [128]}, {"n_embd": [128], **_SPEEDRUN_BLOCK}]
+run_name = ["d128_gpt2", "d128_all"]
