@@ -7,7 +7,8 @@
 # Each part is capped by `timeout`, and by the time left of the 9 minutes, so the run always ends in time; a
 # part cut short shows as "-" in the table (run it again alone: bash gpu_check.sh OUT PART ...).
 # Wheels of packages the machine lacks (torchao, liger-kernel: make gpu-wheels) are installed from .whl/.
-# Usage: bash gpu_check.sh [--cpu] [results folder] [part ...]   parts: gpt2 block moe gqa moe_top1 2b 2b_fp8 tests
+# Usage: bash gpu_check.sh [--cpu] [results folder] [part ...]
+#   parts: gpt2 block block_paying moe gqa moe_top1 2b 2b_fp8 tests
 #   --cpu: the same parts with a tiny model on the CPU and no compile, to check this script without a GPU.
 # Results (logs, JSON, the table) go to the folder given, else $OUT, else gpu_check/.
 set -uo pipefail
@@ -15,7 +16,7 @@ cpu=false
 if [[ ${1:-} == --cpu ]]; then cpu=true; shift; fi
 results=${1:-${OUT:-gpu_check}}
 shift $(($# > 0 ? 1 : 0))
-parts=${*:-gpt2 block moe gqa moe_top1 2b 2b_fp8 tests}  # the timings the targets need first, the tests last
+parts=${*:-gpt2 block block_paying moe gqa moe_top1 2b 2b_fp8 tests}  # the timings the targets need first, the tests last
 mkdir -p "$results"
 export PYTHONUNBUFFERED=1
 budget_s=${GPU_CHECK_BUDGET_S:-530}  # 9 minutes less a margin for the table
@@ -44,6 +45,10 @@ capped() {  # seconds, then the command: run it for at most that long and what i
   if ((left < 20)); then echo "skipped, out of time: $*"; return 1; fi
   timeout $((cap < left ? cap : left)) "$@"
 }
+# the toggles of the speedruns' block that paid in the CPU ablation (docs/block.md): QK-norm, ReLU², embedding norm
+# and the untied head, on LayerNorm; the rest of configs/speedrun.py's block switched off
+paying_block=(--norm=layernorm --norm_weights=True --logit_softcap=0.0 --zero_init_proj=False --residual_scalars=False
+  --value_embeddings=False)
 bench() {  # part name, seconds, then bench.py arguments
   local name=$1 cap=$2; shift 2
   capped "$cap" python3 bench.py "$@" "${tiny[@]}" "${bench_args[@]}" --json "$results/bench_$name.json" 2>&1 \
@@ -56,6 +61,7 @@ for part in $parts; do
       | tee "$results/cuda_tests.log" ;;
     gpt2) bench gpt2 75 configs/gpt2_l4.py --micro_batch_size=64 ;;
     block) bench block 120 configs/speedrun.py --depth=12 --micro_batch_size=64 --variants=gpt2_block,config ;;
+    block_paying) bench block_paying 60 configs/speedrun.py --depth=12 --micro_batch_size=64 "${paying_block[@]}" ;;
     gqa) bench gqa 70 configs/gpt2_gqa.py --micro_batch_size=64 ;;
     moe_top1) bench moe_top1 70 configs/gpt2_gqa.py --micro_batch_size=64 --variants=moe_top1 ;;
     moe) bench moe 75 configs/gpt2_gqa.py --micro_batch_size=64 --variants=moe ;;
@@ -124,16 +130,20 @@ target("MoE top-2 TFLOP/s / dense TFLOP/s >= 0.80", ratio(get("moe", "tflops"), 
 target("2.3B fp8 tokens/s / bf16 tokens/s >= 1.25", ratio(get("2b_fp8", "tokens_per_s"), get("2b", "tokens_per_s")), 1.25)
 
 # issue 28: the new block beside the GPT-2 block, the same shape (depth 12: 12 x 768, 6 heads), Muon; no baseline yet
-path = results / "bench_block.json"
-blocks = {r["variant"]: r for r in json.loads(path.read_text())} if path.exists() else {}
+blocks = {}
+for part, prefix in (("block", ""), ("block_paying", "paying_")):
+    path = results / f"bench_{part}.json"
+    blocks.update({prefix + r["variant"]: r for r in json.loads(path.read_text())} if path.exists() else {})
 print(f"\n{'blocks at depth 12, batch 64':<30} {'ms/step':>8} {'tokens/s':>10} {'MFU %':>6} {'peak GB':>8}")
-for variant, label in (("gpt2_block", "GPT-2 block"), ("config", "new block (speedrun.py)")):
+rows = (("gpt2_block", "GPT-2 block"), ("config", "new block (speedrun.py)"), ("paying_config", "its paying toggles"))
+for variant, label in rows:
     r = blocks.get(variant, {})
     mfu = None if r.get("mfu") is None else 100 * r["mfu"]
     print(
         f"{label:<30} {number(r.get('step_ms'), 8)} {number(r.get('tokens_per_s'), 10, ',.0f')} "
         f"{number(mfu, 6)} {number(r.get('peak_memory_gb'), 8)}"
     )
-speed = ratio(blocks.get("config", {}).get("tokens_per_s"), blocks.get("gpt2_block", {}).get("tokens_per_s"))
-print(f"new block tokens/s / GPT-2 block tokens/s: {number(speed, 6, '.3f')}")
+for variant, label in rows[1:]:
+    speed = ratio(blocks.get(variant, {}).get("tokens_per_s"), blocks.get("gpt2_block", {}).get("tokens_per_s"))
+    print(f"{label} tokens/s / GPT-2 block tokens/s: {number(speed, 6, '.3f')}")
 EOF

@@ -10,7 +10,7 @@
 # Sized for: 2 CPU cores, ~1 minute a run at 64 wide, ~5 at 128 wide on one thread (14 runs at 64 wide, 23 at 128)
 # Command: python study.py run configs/block_ablation_study.py
 # Parameters: 0.73M to 5.02M (value embeddings and an untied head add lookups and a matrix of the vocabulary's size)
-# Logbook result (2026-12-07, one seed): every toggle alone within 0.02 bits per byte of the GPT-2 block at 128
+# Logbook result: 2026-12-07, one seed: every toggle alone within 0.02 bits per byte of the GPT-2 block at 128
 # wide, all of them 0.031 below it; the full block needs its untied head, embedding norm and QK-norm (without each:
 # +0.052, +0.035, +0.008), and those with ReLU² on LayerNorm ("paying") end 0.043 below the GPT-2 block
 configs = ["configs/demo.py", "configs/python_stdlib.py"]

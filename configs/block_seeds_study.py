@@ -3,8 +3,8 @@
 # byte between the blocks. The same settings as the ablation's, from its file.
 # Sized for: 2 CPU cores, ~5 minutes a run (4 runs)
 # Command: python study.py run configs/block_seeds_study.py
-# Parameters: 1.87M (GPT-2 block), 5.02M (the speedruns' block)
-# Logbook result: not run yet (issue 28)
+# Parameters: 1.87M to 5.02M (the GPT-2 block, the speedruns' block)
+# Logbook result: 2026-12-07, GPT-2 block 2.0526, 2.0624; full block 2.0194, 2.0301 (seed 1337: 2.0636, 2.0322)
 from configs.block_ablation_study import _SPEEDRUN_BLOCK, configs, derived, settings  # noqa: F401 (keys of this study)
 
 settings = {key: value for key, value in settings.items() if key != "seed"}
