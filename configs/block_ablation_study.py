@@ -68,14 +68,14 @@ _WITHOUT = {
     "ve": {"value_embeddings": [False]},
     "untied": {"tie_embeddings": [True]},
 }
-_FOLLOW_UPS = [(f"d128_all_without_{name}", {**_SPEEDRUN_BLOCK, **part}) for name, part in _WITHOUT.items()]
-# and the toggles the full block cannot do without (the runs above), on LayerNorm with its gains
+# Last, at both sizes, the toggles the full block cannot do without (the runs above), on LayerNorm with its gains.
 _PAYING = {"qk_norm": [True], "mlp_activation": ["relu2"], "embedding_norm": [True], "tie_embeddings": [False]}
-_FOLLOW_UPS.append(("d128_paying", _PAYING))
 grid = [{"n_embd": [size], **part} for size in _SIZES for _, part in _ablation(size)]
-grid += [{"n_embd": [128], **part} for _, part in _FOLLOW_UPS] + [{"n_embd": [64], **_PAYING}]
+grid += [{"n_embd": [128], **_SPEEDRUN_BLOCK, **part} for part in _WITHOUT.values()]
+grid += [{"n_embd": [size], **_PAYING} for size in _SIZES]
 run_name = [f"d{size}_{name}" for size in _SIZES for name, _ in _ablation(size)]
-run_name += [name for name, _ in _FOLLOW_UPS] + ["d64_paying"]
+run_name += [f"d128_all_without_{name}" for name in _WITHOUT]
+run_name += [f"d{size}_paying" for size in _SIZES]
 derived = {
     "block_size": lambda n_embd: 64 if n_embd == 64 else 256,
     "total_batch_tokens": lambda n_embd: 8 * (64 if n_embd == 64 else 256),

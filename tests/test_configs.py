@@ -122,7 +122,8 @@ def test_block_ablation_runs_the_gpt2_block_each_toggle_alone_and_all_at_two_siz
         changed.setdefault(config.n_embd, []).append(toggles)
     alone = [(key,) for key in block if key != "norm_weights"] + [("norm", "norm_weights"), ("mlp_activation",)]
     expected = sorted([(), tuple(sorted(whole))] + alone)
-    without = [tuple(sorted(set(whole) - {key, "norm_weights" if key == "norm" else key})) for (key,) in alone[:-2]]
+    leave_out = [key for key in block if key != "norm_weights"]  # without RMSNorm: LayerNorm with its gains
+    without = [tuple(sorted(set(whole) - {key, "norm_weights" if key == "norm" else key})) for key in leave_out]
     paying = ("embedding_norm", "mlp_activation", "qk_norm", "tie_embeddings")  # what the full block needs
     assert sorted(changed) == [64, 128] and sorted(changed[64]) == sorted(expected + [paying])
     assert sorted(changed[128]) == sorted(expected + without + [paying])

@@ -143,7 +143,7 @@ class MatrixMuon(torch.optim.Optimizer):
     so the state dict of a 2-D parameter is torch's own.
 
     newton_schulz_in_fp32 (what build_optimizer sets on a CPU): torch's Muon orthogonalises in bf16, which a CPU
-    without bf16 units emulates ~20x slower than fp32 (2.3 s of a 2.9 s step at 4 x 128 on this repository's
+    without bf16 units emulates ~20x slower than fp32 (1.4 s of a ~2.3 s step at 4 x 128 on this repository's
     2-core test machine, LOGBOOK 2026-12-07); there the same update is computed with the iteration in fp32, as
     nanochat does wherever its compute dtype is fp32. It equals torch's update to bf16's precision.
     """
@@ -191,14 +191,13 @@ def muon_step_in_fp32(group, grads, buffers):
     for param, grad, buffer in zip(group["params"], grads, buffers):
         buffer.lerp_(grad, 1 - group["momentum"])
         update = grad.lerp(buffer, group["momentum"]) if group["nesterov"] else buffer
-        wide = (
-            update.float().T if update.size(0) > update.size(1) else update.float()
-        )  # the Gram matrix is the small side
-        x = wide / wide.norm().clamp(min=group["eps"])
+        tall = update.size(0) > update.size(1)
+        x = update.float().T if tall else update.float()  # wide, so that the Gram matrix is the small side
+        x = x / x.norm().clamp(min=group["eps"])
         for _ in range(group["ns_steps"]):
             gram = x @ x.T
             x = torch.addmm(x, torch.addmm(gram, gram, gram, beta=b, alpha=c), x, beta=a)
-        x = x.T if update.size(0) > update.size(1) else x
+        x = x.T if tall else x
         rows, cols = param.shape
         if group["adjust_lr_fn"] == "match_rms_adamw":
             lr = group["lr"] * 0.2 * math.sqrt(max(rows, cols))
